@@ -1,0 +1,43 @@
+# pawpipe: Pawpularity from pet photos. Swin + MLP head (BCE), SVR on frozen embeddings, blend.
+#
+# Where every artifact lives (relative to the working directory; {exp} is config `exp`):
+#   {data.dir}/train.csv test.csv sample_submission.csv train/ test/    inputs (demo_data writes them)
+#   models/{exp}/data_check.json                          tables and image files validated
+#   models/{exp}/folds.csv                                fold of every training row
+#   models/{exp}/cache/{train,test}.npy + .json           images decoded once at image.size
+#   models/{exp}/fold{k}/best.pt metrics.csv              train (resume state in fold{k}/state/)
+#   models/{exp}/fold{k}/embeddings.npz mlp_oof.csv mlp_test.csv    embed
+#   models/{exp}/fold{k}/svr.pkl svr_oof.csv svr_test.csv           svr
+#   models/{exp}/fold{k}/blend.json blend_oof.csv blend_test.csv    blend
+#   models/{exp}/cv.json oof.csv                          CV report over all out-of-fold rows
+#   submissions/{exp}/submission.csv                      Id,Pawpularity
+#   models/{exp}/logs/*.log                               one log per job
+
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/svr.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        f"models/{EXP}/cv.json",
+        f"submissions/{EXP}/submission.csv",
+    default_target: True
+
+
+onsuccess:
+    print_cv_table()

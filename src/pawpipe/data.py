@@ -1,0 +1,140 @@
+"""The competition's tables and images: reading, validating, decoding.
+
+Validation reports every problem found at once, each naming the file and line (or image) and what
+to do, before any long computation starts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+METADATA = [
+    "Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory",
+    "Group", "Collage", "Human", "Occlusion", "Info", "Blur",
+]  # fmt: skip
+TARGET = "Pawpularity"
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class DataError(ValueError):
+    """Bad input data. The message lists every problem found, one per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in the input data:"
+        super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+def image_path(data_dir: str | Path, split: str, image_id: str) -> Path:
+    return Path(data_dir) / split / f"{image_id}.jpg"
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a competition CSV with Ids as strings (hex Ids like '1e10' must not become floats)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError([f"{path}: file not found; point data.dir at the unpacked competition data"])
+    try:
+        return pd.read_csv(path, dtype={"Id": str}, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError([f"{path}: cannot be parsed as CSV ({exc}); re-download or fix the file"])
+
+
+def check_table(df: pd.DataFrame, path: str | Path, *, train: bool) -> list[str]:
+    """Return every problem in a train.csv/test.csv table (empty list when it is valid)."""
+    problems: list[str] = []
+    required = ["Id", *METADATA] + ([TARGET] if train else [])
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        return [f"{path}: missing column(s) {', '.join(map(repr, missing))}; expected {required}"]
+    if df.empty:
+        return [f"{path}: has a header but no rows; nothing to {'train on' if train else 'predict'}"]
+
+    def where(i: int) -> str:  # line numbers as an editor shows them (header is line 1)
+        return f"{path} line {i + 2} (Id {df['Id'].iat[i]!r})"
+
+    for i, image_id in enumerate(df["Id"]):
+        if not isinstance(image_id, str) or not SAFE_ID.match(image_id):
+            problems.append(f"{where(i)}: Id is not a safe file name (letters, digits, '_', '-', '.')")
+    for image_id in df.loc[df["Id"].duplicated(keep="first"), "Id"].unique():
+        lines = [str(i + 2) for i in np.flatnonzero(df["Id"].to_numpy() == image_id)]
+        problems.append(f"{path}: Id {image_id!r} appears more than once (lines {', '.join(lines)})")
+    for col in METADATA:
+        values = pd.to_numeric(df[col], errors="coerce")
+        for i in np.flatnonzero(values.isna() | ~values.isin([0, 1])):
+            problems.append(f"{where(i)}: {col!r} is {df[col].iat[i]!r}, expected 0 or 1")
+    if train:
+        values = pd.to_numeric(df[TARGET], errors="coerce")
+        bad = values.isna() | (values != values.round()) | (values < 1) | (values > 100)
+        for i in np.flatnonzero(bad):
+            problems.append(f"{where(i)}: {TARGET} is {df[TARGET].iat[i]!r}, expected an integer 1..100")
+    return problems
+
+
+def check_image_files(df: pd.DataFrame, data_dir: str | Path, split: str) -> list[str]:
+    """Missing and zero-byte image files (cheap checks; decoding happens in the image cache)."""
+    problems = []
+    for image_id in df["Id"]:
+        if not isinstance(image_id, str) or not SAFE_ID.match(image_id):
+            continue  # already reported by check_table
+        p = image_path(data_dir, split, image_id)
+        if not p.is_file():
+            problems.append(f"{p}: image missing for Id {image_id!r} in {split}.csv; add the file or drop the row")
+        elif p.stat().st_size == 0:
+            problems.append(f"{p}: empty file (0 bytes); replace it or drop Id {image_id!r} from {split}.csv")
+    return problems
+
+
+def load_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read and validate train.csv and test.csv; raise DataError listing every problem."""
+    data_dir = Path(data_dir)
+    problems: list[str] = []
+    tables = {}
+    for split in ("train", "test"):
+        path = data_dir / f"{split}.csv"
+        try:
+            df = read_table(path)
+        except DataError as exc:
+            problems += exc.problems
+            continue
+        found = check_table(df, path, train=split == "train")
+        if not found and check_images:
+            found = check_image_files(df, data_dir, split)
+        problems += found
+        tables[split] = df
+    if problems:
+        raise DataError(problems)
+    train, test = tables["train"], tables["test"]
+    train[TARGET] = train[TARGET].astype(int)
+    return train, test
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """Decode one image to a (size, size, 3) uint8 RGB array, with EXIF orientation applied.
+
+    Grayscale, RGBA, palette and CMYK images are converted to RGB. Raises DataError naming the
+    file when it cannot be decoded.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", (size, size))  # JPEG: let libjpeg downscale by 2/4/8 while decoding
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                img = Image.new("RGB", rgba.size, (255, 255, 255))
+                img.paste(rgba, mask=rgba.getchannel("A"))
+            else:
+                img = img.convert("RGB")
+            img = img.resize((size, size), Image.Resampling.BICUBIC)
+            return np.asarray(img, dtype=np.uint8)
+    except UnidentifiedImageError:
+        raise DataError([f"{path}: not a readable image; replace the file or drop its row"]) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError([f"{path}: cannot decode ({exc}); replace the file or drop its row"]) from None

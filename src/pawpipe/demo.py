@@ -1,0 +1,70 @@
+"""A deterministic demo dataset in the competition's exact layout.
+
+Each image shows a smooth background and an elliptical "pet". The score rises with the pet's size
+and brightness (visible content) plus Gaussian noise, so a model can learn part of it but not all.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFilter
+
+from .data import METADATA, TARGET
+
+
+def _draw(rng: np.random.Generator) -> tuple[Image.Image, float, dict[str, int]]:
+    w, h = int(rng.integers(96, 192)), int(rng.integers(96, 192))
+    top, bottom = rng.integers(0, 140, size=3), rng.integers(0, 140, size=3)
+    ramp = np.linspace(0, 1, h)[:, None, None]
+    bg = top * (1 - ramp) + bottom * ramp + rng.normal(0, 12, size=(h, w, 3))
+    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
+
+    size = rng.uniform(0.15, 0.9)  # pet's diameter as a share of the shorter side
+    bright = rng.uniform(0.0, 1.0)
+    colour = tuple(int(v) for v in 90 + 165 * bright * rng.uniform(0.8, 1.0, size=3))
+    d = size * min(w, h)
+    cx, cy = rng.uniform(d / 2, w - d / 2), rng.uniform(d / 2, h - d / 2)
+    ImageDraw.Draw(img).ellipse([cx - d / 2, cy - d / 2, cx + d / 2, cy + d / 2], fill=colour)
+
+    meta = {c: int(rng.random() < 0.3) for c in METADATA}
+    meta["Near"] = int(size > 0.55)
+    meta["Blur"] = int(rng.random() < 0.15)
+    if meta["Blur"]:
+        img = img.filter(ImageFilter.GaussianBlur(3))
+    signal = 0.6 * (size - 0.15) / 0.75 + 0.4 * bright  # in [0, 1]
+    return img, signal, meta
+
+
+def make_demo(out_dir: str | Path, n_train: int, n_test: int, seed: int) -> None:
+    """Write train.csv, test.csv, sample_submission.csv, train/*.jpg and test/*.jpg under out_dir."""
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
+        tmp = Path(build)
+        rows = {"train": [], "test": []}
+        for split, n in (("train", n_train), ("test", n_test)):
+            (tmp / split).mkdir(parents=True)
+            for _ in range(n):
+                image_id = rng.bytes(16).hex()  # 32 hex characters, like the competition's Ids
+                img, signal, meta = _draw(rng)
+                score = 10 + 70 * signal + rng.normal(0, 8) - 5 * meta["Blur"]
+                img.save(tmp / split / f"{image_id}.jpg", quality=90)
+                rows[split].append({"Id": image_id, **meta, TARGET: int(np.clip(round(score), 1, 100))})
+        train = pd.DataFrame(rows["train"])
+        test = pd.DataFrame(rows["test"]).drop(columns=TARGET)
+        train.to_csv(tmp / "train.csv", index=False)
+        test.to_csv(tmp / "test.csv", index=False)
+        pd.DataFrame({"Id": test["Id"], TARGET: 0.0}).to_csv(tmp / "sample_submission.csv", index=False)
+        # Move the finished pieces into place, tables last: a table only exists once its images do.
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("train", "test", "train.csv", "test.csv", "sample_submission.csv"):
+            dst = out_dir / name
+            if dst.is_dir():
+                shutil.rmtree(dst)
+            (tmp / name).replace(dst)

@@ -1,0 +1,93 @@
+"""Cross-validation report over all out-of-fold rows, and the guarded submission file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .blend import rmse
+from .data import TARGET, DataError
+from .io import read_json, write_csv, write_json
+from .logs import log
+
+HEADS = ("mlp", "svr", "blend")
+
+
+def cv_report(*, oof_csvs: list[str], blend_jsons: list[str], folds_csv: str, exp: str,
+              out_json: str, out_oof: str) -> dict:
+    """CV RMSE of each head and the blend over all OOF rows, plus a per-fold table."""
+    oof = pd.concat([pd.read_csv(p, dtype={"Id": str}) for p in oof_csvs], ignore_index=True)
+    folds = pd.read_csv(folds_csv, dtype={"Id": str})
+    if sorted(oof["Id"]) != sorted(folds["Id"]):
+        raise ValueError("out-of-fold rows do not cover every training row exactly once; rerun the missing folds")
+    target = oof[TARGET].to_numpy(float)
+    # The honest floor: each fold predicts its training rows' mean.
+    mean_pred = oof["fold"].map({k: folds.loc[folds["fold"] != k, TARGET].mean() for k in oof["fold"].unique()})
+    per_fold = []
+    for blend_json in blend_jsons:
+        s = read_json(blend_json)
+        per_fold.append({"fold": s["fold"], "n": s["n_oof"], **s["rmse"], "weight_mlp": s["weight_mlp"]})
+    report = {
+        "exp": exp,
+        "n_folds": len(per_fold),
+        "n_oof": len(oof),
+        "rmse": {**{h: rmse(oof[h], target) for h in HEADS}, "mean_predictor": rmse(mean_pred, target)},
+        "folds": sorted(per_fold, key=lambda r: r["fold"]),
+    }
+    write_csv(oof.sort_values(["fold", "Id"]), out_oof)
+    write_json(report, out_json)
+    log.info("\n%s", format_cv_table(report))
+    return report
+
+
+def format_cv_table(report: dict) -> str:
+    lines = [f"CV RMSE for experiment {report['exp']!r} ({report['n_oof']} out-of-fold rows, {report['n_folds']} folds)",
+             f"{'fold':>6} {'rows':>6} {'mlp':>8} {'svr':>8} {'blend':>8} {'w_mlp':>6}"]
+    for r in report["folds"]:
+        lines.append(f"{r['fold']:>6} {r['n']:>6} {r['mlp']:>8.3f} {r['svr']:>8.3f} {r['blend']:>8.3f} {r['weight_mlp']:>6.2f}")
+    t = report["rmse"]
+    lines.append(f"{'all':>6} {report['n_oof']:>6} {t['mlp']:>8.3f} {t['svr']:>8.3f} {t['blend']:>8.3f}")
+    lines.append(f"predicting each fold's training mean: {t['mean_predictor']:.3f}")
+    return "\n".join(lines)
+
+
+def check_submission(sub: pd.DataFrame, test_ids: list[str], where: str = "submission") -> None:
+    """Raise DataError unless `sub` is Id,Pawpularity with exactly the test Ids and finite values in 1..100."""
+    problems = []
+    if list(sub.columns) != ["Id", TARGET]:
+        problems.append(f"{where}: columns are {list(sub.columns)}, expected ['Id', '{TARGET}']")
+    else:
+        if len(sub) != len(test_ids):
+            problems.append(f"{where}: {len(sub)} rows, but the test set has {len(test_ids)}")
+        dup = sub.loc[sub["Id"].duplicated(), "Id"].tolist()
+        if dup:
+            problems.append(f"{where}: duplicated Ids {dup[:5]}")
+        missing, extra = set(test_ids) - set(sub["Id"]), set(sub["Id"]) - set(test_ids)
+        if missing:
+            problems.append(f"{where}: {len(missing)} test Ids have no prediction, e.g. {sorted(missing)[:5]}")
+        if extra:
+            problems.append(f"{where}: {len(extra)} Ids are not in the test set, e.g. {sorted(extra)[:5]}")
+        values = pd.to_numeric(sub[TARGET], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(values) | (values < 1) | (values > 100)
+        if bad.any():
+            problems.append(f"{where}: {int(bad.sum())} predictions are not finite numbers in [1, 100], "
+                            f"e.g. Id {sub['Id'][bad].iloc[0]!r}")
+    if problems:
+        raise DataError(problems)
+
+
+def make_submission(*, test_csvs: list[str], test_table: str, out_csv: str) -> pd.DataFrame:
+    """Mean of the folds' blended test predictions, clipped to [1, 100], in test.csv's Id order."""
+    test_ids = pd.read_csv(test_table, dtype={"Id": str})["Id"].tolist()
+    preds = []
+    for p in test_csvs:
+        df = pd.read_csv(p, dtype={"Id": str}).set_index("Id")
+        if set(df.index) != set(test_ids) or len(df) != len(test_ids):
+            raise ValueError(f"{p}: its Ids differ from {test_table}; rerun that fold's embed stage")
+        preds.append(df.loc[test_ids, "blend"].to_numpy(float))
+    sub = pd.DataFrame({"Id": test_ids, TARGET: np.clip(np.mean(preds, axis=0), 1, 100)})
+    check_submission(sub, test_ids, out_csv)
+    write_csv(sub, out_csv)
+    log.info("wrote %s: %d rows, mean %.2f, range %.2f..%.2f", out_csv, len(sub), sub[TARGET].mean(),
+             sub[TARGET].min(), sub[TARGET].max())
+    return sub

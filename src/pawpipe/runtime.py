@@ -1,0 +1,81 @@
+"""Device, precision and batched inference shared by the train and embed stages."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .model import PawModel
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; set device: auto or cpu")
+    return torch.device(name)
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for `amp: auto|bf16|fp16|off`. Mixed precision is used on CUDA only."""
+    if device.type != "cuda" or mode == "off":
+        return None
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(max(1, int(threads)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+class Normalizer:
+    """uint8 NHWC batches -> normalised float NCHW on the device (normalising there, not in workers)."""
+
+    def __init__(self, mean, std, device: torch.device, channels_last: bool = False):
+        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+
+
+@torch.no_grad()
+def predict(model: PawModel, images: np.ndarray, indices: np.ndarray, batch_size: int,
+            norm: Normalizer, amp: torch.dtype | None, desc: str = "predict") -> tuple[np.ndarray, np.ndarray]:
+    """Pawpularity predictions (1..100 scale) and embeddings for images[indices], in that order."""
+    model.eval()
+    preds, feats = [], []
+    bar = tqdm(range(0, len(indices), batch_size), desc=desc, unit="batch", disable=None, leave=False)
+    for start in bar:
+        idx = indices[start : start + batch_size]
+        x = norm(torch.from_numpy(np.ascontiguousarray(images[np.sort(idx)])))
+        order = np.argsort(np.argsort(idx))  # memmap reads want sorted indices; restore the order asked
+        with autocast(norm.device, amp):
+            logits, f = model(x)
+        preds.append((torch.sigmoid(logits.float()) * 100).cpu().numpy()[order])
+        feats.append(f.float().cpu().numpy()[order])
+    dim = model.backbone.num_features
+    return (np.concatenate(preds) if preds else np.zeros(0, np.float32),
+            np.concatenate(feats) if feats else np.zeros((0, dim), np.float32))

@@ -1,0 +1,38 @@
+rule svr:
+    input:
+        embeddings="models/{exp}/fold{fold}/embeddings.npz",
+        folds="models/{exp}/folds.csv",
+    output:
+        model="models/{exp}/fold{fold}/svr.pkl",
+        oof="models/{exp}/fold{fold}/svr_oof.csv",
+        test="models/{exp}/fold{fold}/svr_test.csv",
+    params:
+        fold=lambda w: int(w.fold),
+        svr=config["svr"],
+    threads: 1
+    resources:
+        # cuML may take the GPU unless scikit-learn is forced.
+        gpu=0 if config["svr"]["backend"] == "sklearn" else 1,
+    log:
+        "models/{exp}/logs/svr_fold{fold}.log",
+    script:
+        "../scripts/svr.py"
+
+
+rule blend:
+    input:
+        mlp_oof="models/{exp}/fold{fold}/mlp_oof.csv",
+        svr_oof="models/{exp}/fold{fold}/svr_oof.csv",
+        mlp_test="models/{exp}/fold{fold}/mlp_test.csv",
+        svr_test="models/{exp}/fold{fold}/svr_test.csv",
+    output:
+        oof="models/{exp}/fold{fold}/blend_oof.csv",
+        test="models/{exp}/fold{fold}/blend_test.csv",
+        summary="models/{exp}/fold{fold}/blend.json",
+    params:
+        fold=lambda w: int(w.fold),
+        weight=config["blend"]["weight"],
+    log:
+        "models/{exp}/logs/blend_fold{fold}.log",
+    script:
+        "../scripts/blend.py"

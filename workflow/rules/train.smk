@@ -1,0 +1,46 @@
+rule train:
+    input:
+        folds="models/{exp}/folds.csv",
+        cache="models/{exp}/cache/train.npy",
+    output:
+        best="models/{exp}/fold{fold}/best.pt",
+        metrics="models/{exp}/fold{fold}/metrics.csv",
+    params:
+        fold=lambda w: int(w.fold),
+        model_args=get_model_args(),
+        train=config["train"],
+        seed=config["seed"],
+        resolved=get_train_config(),
+        state_dir=lambda w: f"models/{w.exp}/fold{w.fold}/state",
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    log:
+        "models/{exp}/logs/train_fold{fold}.log",
+    script:
+        "../scripts/train.py"
+
+
+rule embed:
+    input:
+        checkpoint="models/{exp}/fold{fold}/best.pt",
+        folds="models/{exp}/folds.csv",
+        train_npy="models/{exp}/cache/train.npy",
+        test_npy="models/{exp}/cache/test.npy",
+        test_index="models/{exp}/cache/test.json",
+    output:
+        embeddings="models/{exp}/fold{fold}/embeddings.npz",
+        oof="models/{exp}/fold{fold}/mlp_oof.csv",
+        test="models/{exp}/fold{fold}/mlp_test.csv",
+    params:
+        fold=lambda w: int(w.fold),
+        batch_size=config["embed"]["batch_size"],
+        device=config["train"]["device"],
+        amp=config["train"]["amp"],
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    log:
+        "models/{exp}/logs/embed_fold{fold}.log",
+    script:
+        "../scripts/embed.py"
