@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +27,18 @@ def _decode(args: tuple[str, int]) -> tuple[np.ndarray | None, str | None]:
         return None, exc.problems[0]
 
 
+def decode_all(paths: list[str], size: int, workers: int, desc: str) -> Iterator[tuple[np.ndarray | None, str | None]]:
+    """Yield (image, None) or (None, problem) for each path, in order, decoding in `workers` processes."""
+    jobs = [(p, size) for p in paths]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            chunks = max(1, len(jobs) // (8 * workers))
+            yield from tqdm(pool.map(_decode, jobs, chunksize=chunks), total=len(jobs), desc=desc,
+                            unit="img", disable=None)
+    else:
+        yield from tqdm(map(_decode, jobs), total=len(jobs), desc=desc, unit="img", disable=None)
+
+
 def build_cache(ids: list[str], data_dir: str | Path, split: str, size: int,
                 out_npy: str | Path, out_index: str | Path, workers: int = 1) -> None:
     """Decode all images of a split into out_npy; on any failure, list them all and write nothing."""
@@ -33,23 +46,15 @@ def build_cache(ids: list[str], data_dir: str | Path, split: str, size: int,
     problems: list[str] = []
     with atomic_path(out_npy) as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(ids), size, size, 3))
-        jobs = [(p, size) for p in paths]
-        chunks = max(1, len(jobs) // (8 * max(workers, 1)))
-        pool = ProcessPoolExecutor(workers) if workers > 1 else None
-        results = pool.map(_decode, jobs, chunksize=chunks) if pool else map(_decode, jobs)
-        bar = tqdm(results, total=len(jobs), desc=f"cache {split}", unit="img", disable=None)
-        for i, (img, problem) in enumerate(bar):
+        for i, (img, problem) in enumerate(decode_all(paths, size, workers, desc=f"cache {split}")):
             if problem:
                 problems.append(problem)
             else:
                 arr[i] = img
-        if pool:
-            pool.shutdown()
-        if problems:
-            del arr
-            raise DataError(problems)
         arr.flush()
         del arr
+        if problems:
+            raise DataError(problems)
     write_json({"split": split, "size": size, "ids": list(ids)}, out_index)
     log.info("cached %d %s images at %dpx -> %s (%.1f MiB)", len(ids), split, size, out_npy,
              os.path.getsize(out_npy) / 2**20)

@@ -80,6 +80,8 @@ def check_table(df: pd.DataFrame, path: str | Path, *, train: bool) -> list[str]
 def check_image_files(df: pd.DataFrame, data_dir: str | Path, split: str) -> list[str]:
     """Missing and zero-byte image files (cheap checks; decoding happens in the image cache)."""
     problems = []
+    if "Id" not in df.columns:
+        return problems
     for image_id in df["Id"]:
         if not isinstance(image_id, str) or not SAFE_ID.match(image_id):
             continue  # already reported by check_table
@@ -91,8 +93,8 @@ def check_image_files(df: pd.DataFrame, data_dir: str | Path, split: str) -> lis
     return problems
 
 
-def load_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read and validate train.csv and test.csv; raise DataError listing every problem."""
+def read_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Read train.csv and test.csv; return the tables that could be read and every problem found."""
     data_dir = Path(data_dir)
     problems: list[str] = []
     tables = {}
@@ -104,10 +106,16 @@ def load_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[pd.
             problems += exc.problems
             continue
         found = check_table(df, path, train=split == "train")
-        if not found and check_images:
-            found = check_image_files(df, data_dir, split)
+        if check_images:
+            found += check_image_files(df, data_dir, split)
         problems += found
         tables[split] = df
+    return tables, problems
+
+
+def load_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read and validate train.csv and test.csv; raise DataError listing every problem."""
+    tables, problems = read_tables(data_dir, check_images=check_images)
     if problems:
         raise DataError(problems)
     train, test = tables["train"], tables["test"]

@@ -76,7 +76,7 @@ class CachedImages(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int):
-        img = np.asarray(self.images[self.indices[i]])
+        img = np.array(self.images[self.indices[i]])  # a writable copy of the memory-mapped slice
         img = self.augment(image=img)["image"]
         return torch.from_numpy(np.ascontiguousarray(img)), torch.tensor(self.targets[i], dtype=torch.float32)
 

@@ -28,6 +28,7 @@ rule check_data:
         "models/{exp}/data_check.json",
     params:
         data_dir=DATA,
+    threads: config["image"]["cache_workers"]
     log:
         "models/{exp}/logs/check_data.log",
     script:

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real config, shrunk, and a real Snakemake run in a temporary directory."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+
+def load_config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def shrink(config: dict, **overrides) -> dict:
+    """The demo config made small: fewer, smaller images, 2 folds, 2 epochs. Still learns the signal."""
+    cfg = copy.deepcopy(config)
+    cfg["exp"] = "tiny"
+    cfg["data"]["dir"] = "data/tiny"
+    cfg["data"]["demo"].update(n_train=120, n_test=12)
+    cfg["folds"]["n_splits"] = 2
+    cfg["image"]["size"] = 32
+    cfg["backbone"]["kwargs"].update(img_size=32, embed_dim=16, depths=[1, 1], num_heads=[1, 2])
+    cfg["head"]["hidden"] = 32
+    cfg["train"].update(epochs=3, batch_size=16, lr=2e-3)
+    for key, value in overrides.items():
+        cfg[key] = value
+    return cfg
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def make_workdir(path: Path, config: dict) -> Path:
+    """A working directory holding config/config.yaml, as a user's checkout would."""
+    (path / "config").mkdir(parents=True, exist_ok=True)
+    (path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> dict:
+    return shrink(load_config())
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, tiny_config) -> Path:
+    """The whole workflow, run once with the shrunk config; tests read its artifacts."""
+    workdir = make_workdir(tmp_path_factory.mktemp("pipeline"), tiny_config)
+    proc = run_snakemake(workdir, "--cores", "2")
+    (workdir / "snakemake.out").write_text(proc.stdout + proc.stderr)
+    return workdir

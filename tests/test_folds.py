@@ -1,0 +1,52 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pawpipe.folds import make_folds, sturges_bins
+
+
+def table(n=500, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.clip(rng.gamma(4, 10, size=n).round(), 1, 100).astype(int)
+    return pd.DataFrame({"Id": [f"id{i:04d}" for i in range(n)], "Pawpularity": y})
+
+
+def test_every_row_is_validated_exactly_once_and_folds_are_balanced():
+    df = table()
+    folds = make_folds(df, 5, seed=1)
+    assert folds["Id"].tolist() == df["Id"].tolist()
+    assert sorted(folds["fold"].unique()) == [0, 1, 2, 3, 4]
+    sizes = folds["fold"].value_counts()
+    assert sizes.max() - sizes.min() <= 1
+
+
+def test_stratified_on_sturges_bins():
+    df = table(1000)
+    folds = make_folds(df, 5, seed=1)
+    bins = sturges_bins(df["Pawpularity"])
+    assert bins.max() + 1 == int(np.floor(1 + np.log2(1000)))  # 10 bins for 1000 rows
+    per_fold = pd.crosstab(bins, folds["fold"])
+    # Every populated bin is spread evenly: no fold differs from another by more than one row.
+    common = per_fold[per_fold.sum(axis=1) >= 5]
+    assert ((common.max(axis=1) - common.min(axis=1)) <= 1).all()
+    means = folds.groupby("fold")["Pawpularity"].mean()
+    assert means.max() - means.min() < 2.0
+
+
+def test_seeded_and_deterministic():
+    df = table()
+    a, b = make_folds(df, 5, seed=7), make_folds(df, 5, seed=7)
+    assert a.equals(b)
+    assert not a.equals(make_folds(df, 5, seed=8))
+
+
+def test_rare_bins_do_not_break_small_data():
+    df = table(12)
+    folds = make_folds(df, 4, seed=0)
+    assert folds["fold"].value_counts().min() == 3
+
+
+@pytest.mark.parametrize("k", [1, 13])
+def test_impossible_fold_count_is_refused(k):
+    with pytest.raises(ValueError, match="n_splits"):
+        make_folds(table(12), k, seed=0)

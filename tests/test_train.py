@@ -1,0 +1,93 @@
+"""Training: resume after a crash reproduces an uninterrupted run exactly; model building."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import load_config, shrink
+from pawpipe import train as train_mod
+from pawpipe.cache import build_cache
+from pawpipe.config import resolve_model_args
+from pawpipe.demo import make_demo
+from pawpipe.folds import make_folds
+from pawpipe.io import write_csv
+from pawpipe.model import create_model
+
+TIMING = ["train_img_s", "seconds"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    make_demo(root / "data", 48, 2, seed=0)
+    table = pd.read_csv(root / "data" / "train.csv", dtype={"Id": str})
+    write_csv(make_folds(table, 2, seed=0), root / "folds.csv")
+    build_cache(table["Id"].tolist(), root / "data", "train", 32, root / "train.npy", root / "train.json")
+    cfg = shrink(load_config())
+    return root, cfg
+
+
+def run(prepared, out, epochs=3):
+    root, cfg = prepared
+    tcfg = train_mod.TrainConfig.from_params({**cfg["train"], "epochs": epochs, "batch_size": 8}, seed=cfg["seed"])
+    return train_mod.train_fold(
+        folds_csv=str(root / "folds.csv"), cache_npy=str(root / "train.npy"), fold=0,
+        model_args=resolve_model_args(cfg["backbone"], cfg["head"], 32), cfg=tcfg, resolved_config=cfg,
+        out_best=str(out / "best.pt"), out_metrics=str(out / "metrics.csv"), state_dir=str(out / "state"))
+
+
+def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared, tmp_path, monkeypatch):
+    run(prepared, tmp_path / "a")
+
+    calls = {"n": 0}
+    original = train_mod.CachedImages.__getitem__
+
+    def crash_in_epoch_3(self, i):  # 24 training rows per epoch: die 5 rows into the third epoch
+        calls["n"] += 1
+        if calls["n"] > 2 * 24 + 5:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, i)
+
+    monkeypatch.setattr(train_mod.CachedImages, "__getitem__", crash_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(prepared, tmp_path / "b")
+    assert not (tmp_path / "b" / "best.pt").exists(), "a killed job must leave no output"
+    assert len(pd.read_csv(tmp_path / "b" / "state" / "metrics.csv")) == 2
+    monkeypatch.setattr(train_mod.CachedImages, "__getitem__", original)
+    run(prepared, tmp_path / "b")
+
+    a = pd.read_csv(tmp_path / "a" / "metrics.csv").drop(columns=TIMING)
+    b = pd.read_csv(tmp_path / "b" / "metrics.csv").drop(columns=TIMING)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    wa = torch.load(tmp_path / "a" / "best.pt", weights_only=False)["model"]
+    wb = torch.load(tmp_path / "b" / "best.pt", weights_only=False)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_changed_config_does_not_resume(prepared, tmp_path):
+    run(prepared, tmp_path, epochs=1)
+    history = run(prepared, tmp_path, epochs=2)["history"]
+    assert [r["epoch"] for r in history] == [1, 2]  # trained from scratch, not continued
+
+
+def test_micro_swin_is_small_and_builds_from_config():
+    cfg = load_config()
+    model = create_model(resolve_model_args(cfg["backbone"], cfg["head"], cfg["image"]["size"]))
+    n = sum(p.numel() for p in model.parameters())
+    assert 100_000 < n < 1_000_000
+    logits, emb = model(torch.randn(3, 3, 64, 64))
+    assert logits.shape == (3,) and emb.shape == (3, model.backbone.num_features)
+
+
+def test_missing_pretrained_weights_file_says_how_to_fix(tmp_path):
+    cfg = load_config()
+    backbone = {**cfg["backbone"], "pretrained": True, "weights": str(tmp_path / "swin.safetensors")}
+    with pytest.raises(FileNotFoundError, match="backbone.weights.*swin.safetensors"):
+        create_model(resolve_model_args(backbone, cfg["head"], 64))
+
+
+def test_unknown_augmentation_is_named():
+    with pytest.raises(ValueError, match=r"train.augment\[1\].*'HorizontalFlipp'"):
+        train_mod.build_augment([{"name": "HorizontalFlip", "p": 0.5}, {"name": "HorizontalFlipp"}], seed=0)

@@ -1,0 +1,100 @@
+"""The real Snakemake workflow on a shrunk config: artifacts, reruns, config validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import make_workdir, run_snakemake, shrink, load_config
+
+pytestmark = pytest.mark.slow
+
+PER_FOLD = ["best.pt", "metrics.csv", "embeddings.npz", "mlp_oof.csv", "mlp_test.csv", "svr.pkl",
+            "svr_oof.csv", "svr_test.csv", "blend.json", "blend_oof.csv", "blend_test.csv"]
+
+
+def test_every_stage_writes_its_artifacts(pipeline_run, tiny_config):
+    data = pipeline_run / tiny_config["data"]["dir"]
+    for name in ("train.csv", "test.csv", "sample_submission.csv"):
+        assert (data / name).is_file()
+    assert len(list((data / "train").glob("*.jpg"))) == 120
+    exp = pipeline_run / "models" / "tiny"
+    for name in ("data_check.json", "folds.csv", "cache/train.npy", "cache/test.npy", "cv.json", "oof.csv"):
+        assert (exp / name).is_file(), name
+    for k in range(2):
+        for name in PER_FOLD:
+            assert (exp / f"fold{k}" / name).is_file(), f"fold{k}/{name}"
+    assert np.load(exp / "cache" / "train.npy", mmap_mode="r").shape == (120, 32, 32, 3)
+    leftovers = [p for p in pipeline_run.rglob("*.tmp-*")]
+    assert leftovers == [], "temporary files left behind"
+
+
+def test_checkpoint_rebuilds_the_model_alone(pipeline_run):
+    from pawpipe.model import load_checkpoint
+
+    model, ckpt = load_checkpoint(pipeline_run / "models/tiny/fold0/best.pt")
+    assert ckpt["config"]["backbone"]["kwargs"]["embed_dim"] == 16
+    assert ckpt["model_args"]["mean"] and ckpt["model_args"]["image_size"] == 32
+    logits, emb = model.eval()(torch.zeros(2, 3, 32, 32))
+    assert logits.shape == (2,) and emb.shape == (2, model.backbone.num_features)
+    metrics = pd.read_csv(pipeline_run / "models/tiny/fold0/metrics.csv")
+    assert list(metrics["epoch"]) == [1, 2, 3]
+    assert ckpt["val_rmse"] == pytest.approx(metrics["val_rmse"].min())
+
+
+def test_cv_report_and_submission(pipeline_run):
+    cv = json.loads((pipeline_run / "models/tiny/cv.json").read_text())
+    assert cv["n_oof"] == 120 and len(cv["folds"]) == 2
+    oof = pd.read_csv(pipeline_run / "models/tiny/oof.csv")
+    target = oof["Pawpularity"].to_numpy(float)
+    for head in ("mlp", "svr", "blend"):
+        assert cv["rmse"][head] == pytest.approx(np.sqrt(np.mean((oof[head] - target) ** 2)))
+    # The demo's score depends on what the images show: the blend must beat the mean predictor.
+    assert cv["rmse"]["blend"] < cv["rmse"]["mean_predictor"]
+    sub = pd.read_csv(pipeline_run / "submissions/tiny/submission.csv", dtype={"Id": str})
+    test = pd.read_csv(pipeline_run / "data/tiny/test.csv", dtype={"Id": str})
+    assert list(sub.columns) == ["Id", "Pawpularity"]
+    assert sub["Id"].tolist() == test["Id"].tolist()
+    assert sub["Pawpularity"].between(1, 100).all()
+    table = (pipeline_run / "snakemake.out").read_text()
+    assert "CV RMSE for experiment 'tiny'" in table  # printed at the end of the run
+
+
+def test_complete_run_has_nothing_to_do(pipeline_run):
+    proc = run_snakemake(pipeline_run, "-n", "--cores", "2")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_forcing_one_fold_reruns_only_that_fold(pipeline_run):
+    exp = pipeline_run / "models" / "tiny"
+    before = {p: p.stat().st_mtime_ns for p in exp.rglob("*") if p.is_file()}
+    time.sleep(0.05)
+    run_snakemake(pipeline_run, "--cores", "2", "-R", "models/tiny/fold1/best.pt")
+    changed = {p.relative_to(exp).as_posix() for p in before if p.stat().st_mtime_ns != before[p]}
+    assert {f"fold1/{n}" for n in PER_FOLD} <= changed
+    assert not any(c.startswith("fold0/") for c in changed), sorted(changed)
+    assert not {"folds.csv", "cache/train.npy", "cache/test.npy"} & changed
+    assert {"cv.json", "oof.csv"} <= changed
+    assert run_snakemake(pipeline_run, "-n", "--cores", "1").stdout.count("Nothing to be done") == 1
+
+
+@pytest.mark.parametrize("bad, name", [
+    ({"trian": {"epochs": 1}}, "trian"),
+    ({"train": {"epochs": "five"}}, "five"),
+    ({"svr": {"backend": "gpu"}}, "gpu"),
+])  # fmt: skip
+def test_bad_config_fails_at_load_naming_the_key(tmp_path, bad, name):
+    cfg = shrink(load_config())
+    for key, value in bad.items():
+        cfg[key] = {**cfg.get(key, {}), **value}
+    workdir = make_workdir(tmp_path, cfg)
+    proc = run_snakemake(workdir, "-n", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert name in proc.stdout + proc.stderr
+    assert not (workdir / "models").exists()
