@@ -62,3 +62,14 @@ def pipeline_run(tmp_path_factory, tiny_config) -> Path:
     proc = run_snakemake(workdir, "--cores", "2")
     (workdir / "snakemake.out").write_text(proc.stdout + proc.stderr)
     return workdir
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many fault-injection cases ran, and how each ended."""
+    outcomes = [dict(r.user_properties).get("fault_case") for r in terminalreporter.stats.get("passed", [])
+                if r.when == "call"]
+    outcomes = [o for o in outcomes if o]
+    if outcomes:
+        terminalreporter.write_line(
+            f"fault matrix: {len(outcomes)} bad-input cases tried, {outcomes.count('rejected')} rejected "
+            f"with the file or line named, {outcomes.count('converted')} image modes converted to RGB")

@@ -75,7 +75,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_fault_matrix_names_the_problem(data, case):
+def test_fault_matrix_names_the_problem(data, case, record_property):
     breaks, needles = CASES[case]
     breaks(data)
     with pytest.raises(DataError) as err:
@@ -83,6 +83,7 @@ def test_fault_matrix_names_the_problem(data, case):
     message = str(err.value)
     for needle in needles:
         assert needle in message, f"{case}: {needle!r} not in\n{message}"
+    record_property("fault_case", "rejected")
 
 
 def test_the_demo_data_is_valid(data):
@@ -108,12 +109,13 @@ def save(img, fmt="JPEG", **kw):
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "I;16"])
-def test_image_modes_become_rgb(tmp_path, mode):
+def test_image_modes_become_rgb(tmp_path, mode, record_property):
     img = Image.new("RGB", (40, 30), (200, 60, 20)).convert(mode)
     fmt = "JPEG" if mode in ("L", "CMYK") else "PNG"
     (tmp_path / "x.jpg").write_bytes(save(img, fmt))  # a PNG with a .jpg name happens in scraped data
     out = load_image(tmp_path / "x.jpg", 16)
     assert out.shape == (16, 16, 3) and out.dtype == np.uint8
+    record_property("fault_case", "converted")
 
 
 def test_transparent_pixels_become_white(tmp_path):

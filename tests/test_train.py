@@ -13,7 +13,7 @@ from pawpipe.config import resolve_model_args
 from pawpipe.demo import make_demo
 from pawpipe.folds import make_folds
 from pawpipe.io import write_csv
-from pawpipe.model import create_model
+from pawpipe.model import PawModel, create_model
 
 TIMING = ["train_img_s", "seconds"]
 
@@ -91,3 +91,33 @@ def test_missing_pretrained_weights_file_says_how_to_fix(tmp_path):
 def test_unknown_augmentation_is_named():
     with pytest.raises(ValueError, match=r"train.augment\[1\].*'HorizontalFlipp'"):
         train_mod.build_augment([{"name": "HorizontalFlip", "p": 0.5}, {"name": "HorizontalFlipp"}], seed=0)
+
+
+def test_gpu_out_of_memory_names_the_keys_that_reduce_memory(prepared, tmp_path, monkeypatch):
+    # No GPU here: raise the error CUDA would raise, from inside the real training step.
+    def forward(self, x):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(PawModel, "forward", forward)
+    with pytest.raises(RuntimeError, match=r"train: the GPU ran out of memory .*train.batch_size.*"
+                                           r"train.accumulate.*train.grad_checkpointing"):
+        run(prepared, tmp_path, epochs=1)
+    assert not (tmp_path / "best.pt").exists()
+
+
+def test_gradient_checkpointing_gives_the_same_step(prepared, tmp_path):
+    cfg = prepared[1]
+    args = resolve_model_args(cfg["backbone"], cfg["head"], 32)
+    torch.manual_seed(0)
+    a = create_model(args)
+    b = create_model(args)
+    b.load_state_dict(a.state_dict())
+    b.backbone.set_grad_checkpointing(True)
+    x = torch.randn(4, 3, 32, 32)
+    for m in (a, b):
+        m.train()
+        torch.manual_seed(1)
+        m(x)[0].sum().backward()
+    ga = torch.cat([p.grad.flatten() for p in a.parameters()])
+    gb = torch.cat([p.grad.flatten() for p in b.parameters()])
+    assert torch.allclose(ga, gb, atol=1e-5)

@@ -11,7 +11,7 @@ from .data import TARGET
 from .io import read_json, write_csv, write_npz
 from .logs import log
 from .model import load_checkpoint
-from .runtime import Normalizer, amp_dtype, predict, resolve_device, set_threads
+from .runtime import Normalizer, amp_dtype, explain_oom, predict, resolve_device, set_threads
 
 
 def embed_fold(*, checkpoint: str, folds_csv: str, train_npy: str, test_npy: str, test_index: str, fold: int,
@@ -29,8 +29,11 @@ def embed_fold(*, checkpoint: str, folds_csv: str, train_npy: str, test_npy: str
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     test_ids = read_json(test_index)["ids"]
     train_images, test_images = open_cache(train_npy), open_cache(test_npy)
-    train_pred, train_emb = predict(model, train_images, np.arange(len(folds)), batch_size, norm, dtype, "embed train")
-    test_pred, test_emb = predict(model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype, "embed test")
+    with explain_oom("embed"):
+        train_pred, train_emb = predict(model, train_images, np.arange(len(folds)), batch_size, norm, dtype,
+                                        "embed train")
+        test_pred, test_emb = predict(model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype,
+                                      "embed test")
 
     val = folds["fold"].to_numpy() == fold
     oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=train_pred[val])

@@ -79,3 +79,22 @@ def predict(model: PawModel, images: np.ndarray, indices: np.ndarray, batch_size
     dim = model.backbone.num_features
     return (np.concatenate(preds) if preds else np.zeros(0, np.float32),
             np.concatenate(feats) if feats else np.zeros((0, dim), np.float32))
+
+
+MEMORY_KEYS = {
+    "train": "train.batch_size (raise train.accumulate to keep the effective batch), "
+             "train.grad_checkpointing: true, train.amp: bf16 or fp16, image.size",
+    "validate": "train.eval_batch_size, image.size",
+    "embed": "embed.batch_size, image.size",
+}
+
+
+@contextlib.contextmanager
+def explain_oom(stage: str):
+    """Turn a CUDA out-of-memory error into one that names the config keys that reduce memory."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+        raise RuntimeError(f"{stage}: the GPU ran out of memory ({first}). Lower the memory use with: "
+                           f"{MEMORY_KEYS[stage]}") from None

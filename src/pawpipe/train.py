@@ -29,7 +29,8 @@ from .data import TARGET
 from .io import atomic_path, publish, write_csv
 from .logs import log
 from .model import count_parameters, create_model, resolve_normalization
-from .runtime import Normalizer, amp_dtype, autocast, predict, resolve_device, seed_everything, set_threads
+from .runtime import (Normalizer, amp_dtype, autocast, explain_oom, predict, resolve_device, seed_everything,
+                      set_threads)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TrainConfig:
     amp: str = "auto"
     device: str = "auto"
     channels_last: bool = True
+    grad_checkpointing: bool = False
     eval_batch_size: int = 64
     threads: int = 1
     augment: list[dict[str, Any]] = field(default_factory=list)
@@ -126,6 +128,8 @@ def train_fold(*, folds_csv: str, cache_npy: str, fold: int, model_args: dict, c
     with torch.no_grad():  # start the head at the training mean: early epochs fit signal, not offset
         p = float(np.clip(y[tr_idx].mean(), 1e-3, 1 - 1e-3))
         model.head[-1].bias.fill_(math.log(p / (1 - p)))
+    if cfg.grad_checkpointing:
+        model.backbone.set_grad_checkpointing(True)
     if cfg.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     norm = Normalizer(model_args["mean"], model_args["std"], device, cfg.channels_last and device.type == "cuda")
@@ -176,22 +180,24 @@ def train_fold(*, folds_csv: str, cache_npy: str, fold: int, model_args: dict, c
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         bar = tqdm(loader, desc=f"fold {fold} epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=None)
         optimizer.zero_grad(set_to_none=True)
-        for i, (xb, yb) in enumerate(bar):
-            x, t = norm(xb), yb.to(device, non_blocking=True)
-            with autocast(device, amp):
-                logits, _ = model(x)
-            loss = criterion(logits.float(), t)
-            scaler.scale(loss / cfg.accumulate).backward()
-            if (i + 1) % cfg.accumulate == 0 or i + 1 == len(loader):
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-            seen += len(xb)
-            loss_sum += loss.item() * len(xb)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        with explain_oom("train"):
+            for i, (xb, yb) in enumerate(bar):
+                x, t = norm(xb), yb.to(device, non_blocking=True)
+                with autocast(device, amp):
+                    logits, _ = model(x)
+                loss = criterion(logits.float(), t)
+                scaler.scale(loss / cfg.accumulate).backward()
+                if (i + 1) % cfg.accumulate == 0 or i + 1 == len(loader):
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                    scheduler.step()
+                seen += len(xb)
+                loss_sum += loss.item() * len(xb)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
         train_seconds = time.perf_counter() - t0
-        preds, _ = predict(model, images, va_idx, cfg.eval_batch_size, norm, amp, desc="validate")
+        with explain_oom("validate"):
+            preds, _ = predict(model, images, va_idx, cfg.eval_batch_size, norm, amp, desc="validate")
         val_rmse = rmse(preds, y[va_idx] * 100)
         improved = val_rmse < best_rmse
         row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "val_rmse": val_rmse,
