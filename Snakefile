@@ -33,10 +33,10 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         f"models/{EXP}/cv.json",
         f"submissions/{EXP}/submission.csv",
-    default_target: True
 
 
 onsuccess:

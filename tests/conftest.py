@@ -39,7 +39,9 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -66,10 +68,12 @@ def pipeline_run(tmp_path_factory, tiny_config) -> Path:
 
 def pytest_terminal_summary(terminalreporter):
     """Say how many fault-injection cases ran, and how each ended."""
-    outcomes = [dict(r.user_properties).get("fault_case") for r in terminalreporter.stats.get("passed", [])
-                if r.when == "call"]
+    outcomes = [
+        dict(r.user_properties).get("fault_case") for r in terminalreporter.stats.get("passed", []) if r.when == "call"
+    ]
     outcomes = [o for o in outcomes if o]
     if outcomes:
         terminalreporter.write_line(
             f"fault matrix: {len(outcomes)} bad-input cases tried, {outcomes.count('rejected')} rejected "
-            f"with the file or line named, {outcomes.count('converted')} image modes converted to RGB")
+            f"with the file or line named, {outcomes.count('converted')} image modes converted to RGB"
+        )

@@ -46,8 +46,14 @@ def write_fold(tmp_path, seed=0):
 def test_fixed_weight_is_applied_and_recorded(tmp_path):
     paths = write_fold(tmp_path)
     out = {k: str(tmp_path / f"out_{k}") for k in ("oof", "test", "json")}
-    blend_fold(**{k: str(v) for k, v in paths.items()}, fold=0, weight=0.25,
-               out_oof=out["oof"], out_test=out["test"], out_json=out["json"])
+    blend_fold(
+        **{k: str(v) for k, v in paths.items()},
+        fold=0,
+        weight=0.25,
+        out_oof=out["oof"],
+        out_test=out["test"],
+        out_json=out["json"],
+    )
     test = pd.read_csv(out["test"])
     assert np.allclose(test["blend"], 0.25 * 30 + 0.75 * 50)
     summary = json.loads(open(out["json"]).read())
@@ -59,6 +65,12 @@ def test_mismatched_ids_are_refused(tmp_path):
     svr = pd.read_csv(paths["svr_oof"]).iloc[:-1]
     svr.to_csv(paths["svr_oof"], index=False)
     with pytest.raises(ValueError, match="different Ids"):
-        blend_fold(**{k: str(v) for k, v in paths.items()}, fold=0, weight="auto",
-                   out_oof=str(tmp_path / "a"), out_test=str(tmp_path / "b"), out_json=str(tmp_path / "c"))
+        blend_fold(
+            **{k: str(v) for k, v in paths.items()},
+            fold=0,
+            weight="auto",
+            out_oof=str(tmp_path / "a"),
+            out_test=str(tmp_path / "b"),
+            out_json=str(tmp_path / "c"),
+        )
     assert not (tmp_path / "a").exists()

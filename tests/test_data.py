@@ -50,6 +50,7 @@ def set_cell(col, row, value):
         df[col] = df[col].astype(object)
         df.loc[row, col] = value
         return df
+
     return fn
 
 
@@ -57,11 +58,23 @@ def set_cell(col, row, value):
 CASES = {
     "missing column": (lambda d: edit(d / "train.csv", lambda df: df.drop(columns="Eyes")), ["train.csv", "'Eyes'"]),
     "missing target": (lambda d: edit(d / "train.csv", lambda df: df.drop(columns="Pawpularity")), ["'Pawpularity'"]),
-    "duplicate Id": (lambda d: edit(d / "train.csv", lambda df: pd.concat([df, df.iloc[[3]]])), ["appears more than once", "lines 5, 22"]),
-    "unsafe Id": (lambda d: edit(d / "test.csv", set_cell("Id", 1, "../../etc/passwd")), ["test.csv line 3", "safe file name"]),
+    "duplicate Id": (
+        lambda d: edit(d / "train.csv", lambda df: pd.concat([df, df.iloc[[3]]])),
+        ["appears more than once", "lines 5, 22"],
+    ),
+    "unsafe Id": (
+        lambda d: edit(d / "test.csv", set_cell("Id", 1, "../../etc/passwd")),
+        ["test.csv line 3", "safe file name"],
+    ),
     "NaN metadata": (lambda d: edit(d / "train.csv", set_cell("Blur", 4, np.nan)), ["train.csv line 6", "'Blur'"]),
-    "text metadata": (lambda d: edit(d / "test.csv", set_cell("Face", 0, "yes")), ["test.csv line 2", "'Face' is 'yes'"]),
-    "target 0": (lambda d: edit(d / "train.csv", set_cell("Pawpularity", 2, 0)), ["train.csv line 4", "integer 1..100"]),
+    "text metadata": (
+        lambda d: edit(d / "test.csv", set_cell("Face", 0, "yes")),
+        ["test.csv line 2", "'Face' is 'yes'"],
+    ),
+    "target 0": (
+        lambda d: edit(d / "train.csv", set_cell("Pawpularity", 2, 0)),
+        ["train.csv line 4", "integer 1..100"],
+    ),
     "target 101": (lambda d: edit(d / "train.csv", set_cell("Pawpularity", 2, 101)), ["line 4", "101"]),
     "target fraction": (lambda d: edit(d / "train.csv", set_cell("Pawpularity", 7, 33.5)), ["line 9", "33.5"]),
     "target text": (lambda d: edit(d / "train.csv", set_cell("Pawpularity", 7, "high")), ["line 9", "'high'"]),

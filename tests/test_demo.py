@@ -24,8 +24,22 @@ def test_demo_is_deterministic_and_in_kaggle_layout(tmp_path):
     train = pd.read_csv(tmp_path / "a" / "train.csv", dtype={"Id": str})
     test = pd.read_csv(tmp_path / "a" / "test.csv", dtype={"Id": str})
     sample = pd.read_csv(tmp_path / "a" / "sample_submission.csv", dtype={"Id": str})
-    assert list(train.columns) == ["Id", "Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory",
-                                   "Group", "Collage", "Human", "Occlusion", "Info", "Blur", "Pawpularity"]
+    assert list(train.columns) == [
+        "Id",
+        "Subject Focus",
+        "Eyes",
+        "Face",
+        "Near",
+        "Action",
+        "Accessory",
+        "Group",
+        "Collage",
+        "Human",
+        "Occlusion",
+        "Info",
+        "Blur",
+        "Pawpularity",
+    ]
     assert list(test.columns) == list(train.columns[:-1])
     assert list(sample.columns) == ["Id", "Pawpularity"] and sample["Id"].equals(test["Id"])
     assert train["Pawpularity"].between(1, 100).all() and train["Id"].str.fullmatch("[0-9a-f]{32}").all()

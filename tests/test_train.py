@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import pytest
 import torch
@@ -33,9 +35,16 @@ def run(prepared, out, epochs=3):
     root, cfg = prepared
     tcfg = train_mod.TrainConfig.from_params({**cfg["train"], "epochs": epochs, "batch_size": 8}, seed=cfg["seed"])
     return train_mod.train_fold(
-        folds_csv=str(root / "folds.csv"), cache_npy=str(root / "train.npy"), fold=0,
-        model_args=resolve_model_args(cfg["backbone"], cfg["head"], 32), cfg=tcfg, resolved_config=cfg,
-        out_best=str(out / "best.pt"), out_metrics=str(out / "metrics.csv"), state_dir=str(out / "state"))
+        folds_csv=str(root / "folds.csv"),
+        cache_npy=str(root / "train.npy"),
+        fold=0,
+        model_args=resolve_model_args(cfg["backbone"], cfg["head"], 32),
+        cfg=tcfg,
+        resolved_config=cfg,
+        out_best=str(out / "best.pt"),
+        out_metrics=str(out / "metrics.csv"),
+        state_dir=str(out / "state"),
+    )
 
 
 def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared, tmp_path, monkeypatch):
@@ -99,8 +108,11 @@ def test_gpu_out_of_memory_names_the_keys_that_reduce_memory(prepared, tmp_path,
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(PawModel, "forward", forward)
-    with pytest.raises(RuntimeError, match=r"train: the GPU ran out of memory .*train.batch_size.*"
-                                           r"train.accumulate.*train.grad_checkpointing"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"train: the GPU ran out of memory .*train.batch_size.*"
+        r"train.accumulate.*train.grad_checkpointing",
+    ):
         run(prepared, tmp_path, epochs=1)
     assert not (tmp_path / "best.pt").exists()
 
@@ -121,3 +133,27 @@ def test_gradient_checkpointing_gives_the_same_step(prepared, tmp_path):
     ga = torch.cat([p.grad.flatten() for p in a.parameters()])
     gb = torch.cat([p.grad.flatten() for p in b.parameters()])
     assert torch.allclose(ga, gb, atol=1e-5)
+
+
+def test_killed_before_publishing_publishes_without_retraining(prepared, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="pawpipe")
+    calls = {"n": 0}
+    original = train_mod.publish
+
+    def die_once(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt("killed between the last epoch and publishing")
+        return original(src, dst)
+
+    monkeypatch.setattr(train_mod, "publish", die_once)
+    with pytest.raises(KeyboardInterrupt):
+        run(prepared, tmp_path, epochs=2)
+    assert not (tmp_path / "best.pt").exists()
+    result = run(prepared, tmp_path, epochs=2)
+    assert [r["epoch"] for r in result["history"]] == [1, 2]
+    assert "already trained" in caplog.text and "training from scratch" not in caplog.text
+    # A deliberate rerun of the finished fold (snakemake -R) trains again.
+    rerun = run(prepared, tmp_path, epochs=2)
+    assert "from another config or a finished run" in caplog.text
+    assert [r["best"] for r in rerun["history"]][0] is True

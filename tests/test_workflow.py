@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import numpy as np
@@ -11,12 +10,23 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import make_workdir, run_snakemake, shrink, load_config
+from conftest import load_config, make_workdir, run_snakemake, shrink
 
 pytestmark = pytest.mark.slow
 
-PER_FOLD = ["best.pt", "metrics.csv", "embeddings.npz", "mlp_oof.csv", "mlp_test.csv", "svr.pkl",
-            "svr_oof.csv", "svr_test.csv", "blend.json", "blend_oof.csv", "blend_test.csv"]
+PER_FOLD = [
+    "best.pt",
+    "metrics.csv",
+    "embeddings.npz",
+    "mlp_oof.csv",
+    "mlp_test.csv",
+    "svr.pkl",
+    "svr_oof.csv",
+    "svr_test.csv",
+    "blend.json",
+    "blend_oof.csv",
+    "blend_test.csv",
+]
 
 
 def test_every_stage_writes_its_artifacts(pipeline_run, tiny_config):

@@ -7,9 +7,9 @@ memory-mapped .npy costs far less than decoding and resizing the source image.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -33,14 +33,22 @@ def decode_all(paths: list[str], size: int, workers: int, desc: str) -> Iterator
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
             chunks = max(1, len(jobs) // (8 * workers))
-            yield from tqdm(pool.map(_decode, jobs, chunksize=chunks), total=len(jobs), desc=desc,
-                            unit="img", disable=None)
+            yield from tqdm(
+                pool.map(_decode, jobs, chunksize=chunks), total=len(jobs), desc=desc, unit="img", disable=None
+            )
     else:
         yield from tqdm(map(_decode, jobs), total=len(jobs), desc=desc, unit="img", disable=None)
 
 
-def build_cache(ids: list[str], data_dir: str | Path, split: str, size: int,
-                out_npy: str | Path, out_index: str | Path, workers: int = 1) -> None:
+def build_cache(
+    ids: list[str],
+    data_dir: str | Path,
+    split: str,
+    size: int,
+    out_npy: str | Path,
+    out_index: str | Path,
+    workers: int = 1,
+) -> None:
     """Decode all images of a split into out_npy; on any failure, list them all and write nothing."""
     paths = [str(image_path(data_dir, split, i)) for i in ids]
     problems: list[str] = []
@@ -56,8 +64,9 @@ def build_cache(ids: list[str], data_dir: str | Path, split: str, size: int,
         if problems:
             raise DataError(problems)
     write_json({"split": split, "size": size, "ids": list(ids)}, out_index)
-    log.info("cached %d %s images at %dpx -> %s (%.1f MiB)", len(ids), split, size, out_npy,
-             os.path.getsize(out_npy) / 2**20)
+    log.info(
+        "cached %d %s images at %dpx -> %s (%.1f MiB)", len(ids), split, size, out_npy, os.path.getsize(out_npy) / 2**20
+    )
 
 
 def open_cache(npy: str | Path) -> np.ndarray:

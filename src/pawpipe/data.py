@@ -43,7 +43,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype={"Id": str}, keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError([f"{path}: cannot be parsed as CSV ({exc}); re-download or fix the file"])
+        raise DataError([f"{path}: cannot be parsed as CSV ({exc}); re-download or fix the file"]) from None
 
 
 def check_table(df: pd.DataFrame, path: str | Path, *, train: bool) -> list[str]:

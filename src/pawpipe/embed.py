@@ -14,9 +14,22 @@ from .model import load_checkpoint
 from .runtime import Normalizer, amp_dtype, explain_oom, predict, resolve_device, set_threads
 
 
-def embed_fold(*, checkpoint: str, folds_csv: str, train_npy: str, test_npy: str, test_index: str, fold: int,
-               batch_size: int, device: str, amp: str, threads: int,
-               out_npz: str, out_oof: str, out_test: str) -> None:
+def embed_fold(
+    *,
+    checkpoint: str,
+    folds_csv: str,
+    train_npy: str,
+    test_npy: str,
+    test_index: str,
+    fold: int,
+    batch_size: int,
+    device: str,
+    amp: str,
+    threads: int,
+    out_npz: str,
+    out_oof: str,
+    out_test: str,
+) -> None:
     set_threads(threads)
     dev = resolve_device(device)
     model, ckpt = load_checkpoint(checkpoint, dev)
@@ -30,17 +43,29 @@ def embed_fold(*, checkpoint: str, folds_csv: str, train_npy: str, test_npy: str
     test_ids = read_json(test_index)["ids"]
     train_images, test_images = open_cache(train_npy), open_cache(test_npy)
     with explain_oom("embed"):
-        train_pred, train_emb = predict(model, train_images, np.arange(len(folds)), batch_size, norm, dtype,
-                                        "embed train")
-        test_pred, test_emb = predict(model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype,
-                                      "embed test")
+        train_pred, train_emb = predict(
+            model, train_images, np.arange(len(folds)), batch_size, norm, dtype, "embed train"
+        )
+        test_pred, test_emb = predict(
+            model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype, "embed test"
+        )
 
     val = folds["fold"].to_numpy() == fold
     oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=train_pred[val])
-    write_npz(out_npz, train=train_emb.astype(np.float32), test=test_emb.astype(np.float32),
-              train_ids=folds["Id"].to_numpy(str), test_ids=np.asarray(test_ids, str))
+    write_npz(
+        out_npz,
+        train=train_emb.astype(np.float32),
+        test=test_emb.astype(np.float32),
+        train_ids=folds["Id"].to_numpy(str),
+        test_ids=np.asarray(test_ids, str),
+    )
     write_csv(oof, out_oof)
     write_csv(pd.DataFrame({"Id": test_ids, "pred": test_pred}), out_test)
-    log.info("fold %d: embeddings %s train, %s test; MLP OOF RMSE %.4f (checkpoint epoch %d)", fold,
-             train_emb.shape, test_emb.shape, float(np.sqrt(np.mean((oof["pred"] - oof[TARGET]) ** 2))),
-             ckpt["epoch"])
+    log.info(
+        "fold %d: embeddings %s train, %s test; MLP OOF RMSE %.4f (checkpoint epoch %d)",
+        fold,
+        train_emb.shape,
+        test_emb.shape,
+        float(np.sqrt(np.mean((oof["pred"] - oof[TARGET]) ** 2))),
+        ckpt["epoch"],
+    )

@@ -19,9 +19,7 @@ class PawModel(nn.Module):
         super().__init__()
         self.backbone = backbone
         dim = backbone.num_features
-        self.head = nn.Sequential(
-            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
-        )
+        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone embedding, (N, num_features)."""
@@ -39,7 +37,9 @@ def _create_backbone(args: dict[str, Any], load_pretrained: bool) -> nn.Module:
     weights = args.get("weights")
     if pretrained and weights:
         if not Path(weights).is_file():
-            raise FileNotFoundError(f"backbone.weights: {weights} not found; download the timm checkpoint for {name!r} there")
+            raise FileNotFoundError(
+                f"backbone.weights: {weights} not found; download the timm checkpoint for {name!r} there"
+            )
         kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
     try:
         return timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)

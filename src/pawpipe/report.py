@@ -13,8 +13,9 @@ from .logs import log
 HEADS = ("mlp", "svr", "blend")
 
 
-def cv_report(*, oof_csvs: list[str], blend_jsons: list[str], folds_csv: str, exp: str,
-              out_json: str, out_oof: str) -> dict:
+def cv_report(
+    *, oof_csvs: list[str], blend_jsons: list[str], folds_csv: str, exp: str, out_json: str, out_oof: str
+) -> dict:
     """CV RMSE of each head and the blend over all OOF rows, plus a per-fold table."""
     oof = pd.concat([pd.read_csv(p, dtype={"Id": str}) for p in oof_csvs], ignore_index=True)
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
@@ -41,10 +42,14 @@ def cv_report(*, oof_csvs: list[str], blend_jsons: list[str], folds_csv: str, ex
 
 
 def format_cv_table(report: dict) -> str:
-    lines = [f"CV RMSE for experiment {report['exp']!r} ({report['n_oof']} out-of-fold rows, {report['n_folds']} folds)",
-             f"{'fold':>6} {'rows':>6} {'mlp':>8} {'svr':>8} {'blend':>8} {'w_mlp':>6}"]
+    lines = [
+        f"CV RMSE for experiment {report['exp']!r} ({report['n_oof']} out-of-fold rows, {report['n_folds']} folds)",
+        f"{'fold':>6} {'rows':>6} {'mlp':>8} {'svr':>8} {'blend':>8} {'w_mlp':>6}",
+    ]
     for r in report["folds"]:
-        lines.append(f"{r['fold']:>6} {r['n']:>6} {r['mlp']:>8.3f} {r['svr']:>8.3f} {r['blend']:>8.3f} {r['weight_mlp']:>6.2f}")
+        lines.append(
+            f"{r['fold']:>6} {r['n']:>6} {r['mlp']:>8.3f} {r['svr']:>8.3f} {r['blend']:>8.3f} {r['weight_mlp']:>6.2f}"
+        )
     t = report["rmse"]
     lines.append(f"{'all':>6} {report['n_oof']:>6} {t['mlp']:>8.3f} {t['svr']:>8.3f} {t['blend']:>8.3f}")
     lines.append(f"predicting each fold's training mean: {t['mean_predictor']:.3f}")
@@ -70,8 +75,10 @@ def check_submission(sub: pd.DataFrame, test_ids: list[str], where: str = "submi
         values = pd.to_numeric(sub[TARGET], errors="coerce").to_numpy(float)
         bad = ~np.isfinite(values) | (values < 1) | (values > 100)
         if bad.any():
-            problems.append(f"{where}: {int(bad.sum())} predictions are not finite numbers in [1, 100], "
-                            f"e.g. Id {sub['Id'][bad].iloc[0]!r}")
+            problems.append(
+                f"{where}: {int(bad.sum())} predictions are not finite numbers in [1, 100], "
+                f"e.g. Id {sub['Id'][bad].iloc[0]!r}"
+            )
     if problems:
         raise DataError(problems)
 
@@ -88,6 +95,12 @@ def make_submission(*, test_csvs: list[str], test_table: str, out_csv: str) -> p
     sub = pd.DataFrame({"Id": test_ids, TARGET: np.clip(np.mean(preds, axis=0), 1, 100)})
     check_submission(sub, test_ids, out_csv)
     write_csv(sub, out_csv)
-    log.info("wrote %s: %d rows, mean %.2f, range %.2f..%.2f", out_csv, len(sub), sub[TARGET].mean(),
-             sub[TARGET].min(), sub[TARGET].max())
+    log.info(
+        "wrote %s: %d rows, mean %.2f, range %.2f..%.2f",
+        out_csv,
+        len(sub),
+        sub[TARGET].mean(),
+        sub[TARGET].min(),
+        sub[TARGET].max(),
+    )
     return sub

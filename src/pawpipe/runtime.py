@@ -62,8 +62,15 @@ class Normalizer:
 
 
 @torch.no_grad()
-def predict(model: PawModel, images: np.ndarray, indices: np.ndarray, batch_size: int,
-            norm: Normalizer, amp: torch.dtype | None, desc: str = "predict") -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: PawModel,
+    images: np.ndarray,
+    indices: np.ndarray,
+    batch_size: int,
+    norm: Normalizer,
+    amp: torch.dtype | None,
+    desc: str = "predict",
+) -> tuple[np.ndarray, np.ndarray]:
     """Pawpularity predictions (1..100 scale) and embeddings for images[indices], in that order."""
     model.eval()
     preds, feats = [], []
@@ -77,13 +84,15 @@ def predict(model: PawModel, images: np.ndarray, indices: np.ndarray, batch_size
         preds.append((torch.sigmoid(logits.float()) * 100).cpu().numpy()[order])
         feats.append(f.float().cpu().numpy()[order])
     dim = model.backbone.num_features
-    return (np.concatenate(preds) if preds else np.zeros(0, np.float32),
-            np.concatenate(feats) if feats else np.zeros((0, dim), np.float32))
+    return (
+        np.concatenate(preds) if preds else np.zeros(0, np.float32),
+        np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
+    )
 
 
 MEMORY_KEYS = {
     "train": "train.batch_size (raise train.accumulate to keep the effective batch), "
-             "train.grad_checkpointing: true, train.amp: bf16 or fp16, image.size",
+    "train.grad_checkpointing: true, train.amp: bf16 or fp16, image.size",
     "validate": "train.eval_batch_size, image.size",
     "embed": "embed.batch_size, image.size",
 }
@@ -96,5 +105,6 @@ def explain_oom(stage: str):
         yield
     except torch.cuda.OutOfMemoryError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
-        raise RuntimeError(f"{stage}: the GPU ran out of memory ({first}). Lower the memory use with: "
-                           f"{MEMORY_KEYS[stage]}") from None
+        raise RuntimeError(
+            f"{stage}: the GPU ran out of memory ({first}). Lower the memory use with: {MEMORY_KEYS[stage]}"
+        ) from None

@@ -46,8 +46,9 @@ def choose_backend(requested: str, cuml_ok: bool, why: str = "") -> str:
         return "sklearn"
     if requested == "cuml":
         if not cuml_ok:
-            raise RuntimeError(f"svr.backend: cuml requested but {why}; install RAPIDS on a CUDA machine "
-                               f"or set svr.backend: auto")
+            raise RuntimeError(
+                f"svr.backend: cuml requested but {why}; install RAPIDS on a CUDA machine or set svr.backend: auto"
+            )
         return "cuml"
     if requested == "auto":
         return "cuml" if cuml_ok else "sklearn"
@@ -78,7 +79,7 @@ class SVRHead:
             return cp.asarray(x, dtype=cp.float32)
         return x
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "SVRHead":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> SVRHead:
         xs = self.scaler.fit_transform(x).astype(np.float32)
         self.model.fit(self._to_device(xs), self._to_device(np.asarray(y, np.float32)))
         return self
@@ -90,16 +91,22 @@ class SVRHead:
         return np.asarray(out, dtype=np.float64).ravel()
 
 
-def fit_fold(*, embeddings: str, folds_csv: str, fold: int, cfg: SVRConfig,
-             out_model: str, out_oof: str, out_test: str) -> dict[str, Any]:
+def fit_fold(
+    *, embeddings: str, folds_csv: str, fold: int, cfg: SVRConfig, out_model: str, out_oof: str, out_test: str
+) -> dict[str, Any]:
     emb = np.load(embeddings)
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     if not np.array_equal(emb["train_ids"], folds["Id"].to_numpy(str)):
         raise ValueError(f"{embeddings} rows do not match {folds_csv}; rerun the embed rule for fold {fold}")
     ok, why = cuml_status() if cfg.backend != "sklearn" else (False, "not requested")
     backend = choose_backend(cfg.backend, ok, why)
-    log.info("fold %d: SVR backend %s (requested %s%s)", fold, backend, cfg.backend,
-             "" if backend == "cuml" or cfg.backend == "sklearn" else f"; cuML unavailable: {why}")
+    log.info(
+        "fold %d: SVR backend %s (requested %s%s)",
+        fold,
+        backend,
+        cfg.backend,
+        "" if backend == "cuml" or cfg.backend == "sklearn" else f"; cuML unavailable: {why}",
+    )
     val = folds["fold"].to_numpy() == fold
     y = folds[TARGET].to_numpy(np.float64)
 
@@ -116,6 +123,12 @@ def fit_fold(*, embeddings: str, folds_csv: str, fold: int, cfg: SVRConfig,
         pickle.dump({"backend": backend, "config": cfg.__dict__, "scaler": head.scaler, "model": head.model}, fh)
     write_csv(oof, out_oof)
     write_csv(pd.DataFrame({"Id": emb["test_ids"], "pred": test_pred}), out_test)
-    log.info("fold %d: SVR fit %.2fs on %s, predict %.2fs; OOF RMSE %.4f", fold, fit_s,
-             emb["train"][~val].shape, predict_s, rmse)
+    log.info(
+        "fold %d: SVR fit %.2fs on %s, predict %.2fs; OOF RMSE %.4f",
+        fold,
+        fit_s,
+        emb["train"][~val].shape,
+        predict_s,
+        rmse,
+    )
     return {"backend": backend, "rmse": rmse, "fit_s": fit_s, "predict_s": predict_s}

@@ -29,8 +29,7 @@ from .data import TARGET
 from .io import atomic_path, publish, write_csv
 from .logs import log
 from .model import count_parameters, create_model, resolve_normalization
-from .runtime import (Normalizer, amp_dtype, autocast, explain_oom, predict, resolve_device, seed_everything,
-                      set_threads)
+from .runtime import Normalizer, amp_dtype, autocast, explain_oom, predict, resolve_device, seed_everything, set_threads
 
 
 @dataclass
@@ -53,7 +52,7 @@ class TrainConfig:
     seed: int = 42
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], seed: int) -> "TrainConfig":
+    def from_params(cls, params: dict[str, Any], seed: int) -> TrainConfig:
         return cls(**params, seed=seed)
 
 
@@ -106,15 +105,27 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(a, float) - np.asarray(b, float)) ** 2)))
 
 
-def train_fold(*, folds_csv: str, cache_npy: str, fold: int, model_args: dict, cfg: TrainConfig,
-               resolved_config: dict, out_best: str, out_metrics: str, state_dir: str) -> dict:
+def train_fold(
+    *,
+    folds_csv: str,
+    cache_npy: str,
+    fold: int,
+    model_args: dict,
+    cfg: TrainConfig,
+    resolved_config: dict,
+    out_best: str,
+    out_metrics: str,
+    state_dir: str,
+) -> dict:
     set_threads(cfg.threads)
     device = resolve_device(cfg.device)
     amp = amp_dtype(cfg.amp, device)
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     images = open_cache(cache_npy)
     if len(images) != len(folds):
-        raise ValueError(f"{cache_npy} holds {len(images)} images but {folds_csv} has {len(folds)} rows; rerun the cache rule")
+        raise ValueError(
+            f"{cache_npy} holds {len(images)} images but {folds_csv} has {len(folds)} rows; rerun the cache rule"
+        )
     tr_idx = np.flatnonzero(folds["fold"].to_numpy() != fold)
     va_idx = np.flatnonzero(folds["fold"].to_numpy() == fold)
     if len(va_idx) == 0:
@@ -134,43 +145,74 @@ def train_fold(*, folds_csv: str, cache_npy: str, fold: int, model_args: dict, c
         model = model.to(memory_format=torch.channels_last)
     norm = Normalizer(model_args["mean"], model_args["std"], device, cfg.channels_last and device.type == "cuda")
     total, trainable = count_parameters(model)
-    log.info("fold %d: %s, %.2fM parameters (%.2fM trainable), device %s, amp %s, %d train / %d val rows",
-             fold, model_args["name"], total / 1e6, trainable / 1e6, device, amp, len(tr_idx), len(va_idx))
+    log.info(
+        "fold %d: %s, %.2fM parameters (%.2fM trainable), device %s, amp %s, %d train / %d val rows",
+        fold,
+        model_args["name"],
+        total / 1e6,
+        trainable / 1e6,
+        device,
+        amp,
+        len(tr_idx),
+        len(va_idx),
+    )
 
     augment = build_augment(cfg.augment, cfg.seed)
     dataset = CachedImages(images, tr_idx, y[tr_idx], augment)
     generator = torch.Generator()
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(tr_idx) > cfg.batch_size,
-                        num_workers=cfg.num_workers, pin_memory=device.type == "cuda", generator=generator,
-                        worker_init_fn=_worker_init if cfg.num_workers > 0 else None,
-                        persistent_workers=False)
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(tr_idx) > cfg.batch_size,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+        generator=generator,
+        worker_init_fn=_worker_init if cfg.num_workers > 0 else None,
+        persistent_workers=False,
+    )
     steps_per_epoch = math.ceil(len(loader) / cfg.accumulate)
     total_steps = steps_per_epoch * cfg.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda"
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(total_steps, int(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio))
+        optimizer, warmup_cosine(total_steps, int(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio)
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     criterion = torch.nn.BCEWithLogitsLoss()
 
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     last_pt, best_pt, metrics_csv = state_dir / "last.pt", state_dir / "best.pt", state_dir / "metrics.csv"
-    digest = config_digest({"model_args": model_args, "train": dataclasses.asdict(cfg), "fold": fold,
-                            "n": len(folds), "config": resolved_config})
+    digest = config_digest(
+        {
+            "model_args": model_args,
+            "train": dataclasses.asdict(cfg),
+            "fold": fold,
+            "n": len(folds),
+            "config": resolved_config,
+        }
+    )
+    done = state_dir / "done"  # written after publishing: tells a finished fold from a killed one
     start_epoch, best_rmse, history = 0, math.inf, []
-    if last_pt.exists():
-        state = torch.load(last_pt, map_location="cpu", weights_only=False)
-        if state.get("digest") == digest and state["epoch"] + 1 < cfg.epochs and best_pt.exists():
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            start_epoch, best_rmse, history = state["epoch"] + 1, state["best_rmse"], state["history"]
-            log.info("resuming fold %d from %s after epoch %d (best val RMSE %.4f)", fold, last_pt,
-                     state["epoch"] + 1, best_rmse)
-        else:
-            log.info("%s is from another config or a finished run; training from scratch", last_pt)
+    state = torch.load(last_pt, map_location="cpu", weights_only=False) if last_pt.exists() else None
+    if state is not None and state.get("digest") == digest and best_pt.exists() and not done.exists():
+        if state["epoch"] + 1 == cfg.epochs:  # killed after the last epoch, before publishing
+            log.info("fold %d: all %d epochs already trained in %s; publishing", fold, cfg.epochs, state_dir)
+            return _publish(
+                best_pt, metrics_csv, done, out_best, out_metrics, fold, state["best_rmse"], state["history"]
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch, best_rmse, history = state["epoch"] + 1, state["best_rmse"], state["history"]
+        log.info("resuming fold %d from %s after epoch %d (best val RMSE %.4f)", fold, last_pt, start_epoch, best_rmse)
+    elif state is not None:
+        log.info("%s is from another config or a finished run; training from scratch", last_pt)
+    done.unlink(missing_ok=True)
+    del state
 
     for epoch in range(start_epoch, cfg.epochs):
         seed_everything(cfg.seed * 1000 + epoch)
@@ -200,26 +242,64 @@ def train_fold(*, folds_csv: str, cache_npy: str, fold: int, model_args: dict, c
             preds, _ = predict(model, images, va_idx, cfg.eval_batch_size, norm, amp, desc="validate")
         val_rmse = rmse(preds, y[va_idx] * 100)
         improved = val_rmse < best_rmse
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "val_rmse": val_rmse,
-               "lr": scheduler.get_last_lr()[0], "train_img_s": seen / train_seconds,
-               "seconds": time.perf_counter() - t0, "best": improved}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(seen, 1),
+            "val_rmse": val_rmse,
+            "lr": scheduler.get_last_lr()[0],
+            "train_img_s": seen / train_seconds,
+            "seconds": time.perf_counter() - t0,
+            "best": improved,
+        }
         history.append(row)
-        log.info("fold %d epoch %d/%d: train loss %.4f, val RMSE %.4f%s, %.0f img/s", fold, epoch + 1,
-                 cfg.epochs, row["train_loss"], val_rmse, " (best)" if improved else "", row["train_img_s"])
+        log.info(
+            "fold %d epoch %d/%d: train loss %.4f, val RMSE %.4f%s, %.0f img/s",
+            fold,
+            epoch + 1,
+            cfg.epochs,
+            row["train_loss"],
+            val_rmse,
+            " (best)" if improved else "",
+            row["train_img_s"],
+        )
         if improved:
             best_rmse = val_rmse
             with atomic_path(best_pt) as tmp:
-                torch.save({"model": model.state_dict(), "model_args": model_args, "config": resolved_config,
-                            "train": dataclasses.asdict(cfg), "fold": fold, "epoch": epoch + 1,
-                            "val_rmse": val_rmse}, tmp)
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "model_args": model_args,
+                        "config": resolved_config,
+                        "train": dataclasses.asdict(cfg),
+                        "fold": fold,
+                        "epoch": epoch + 1,
+                        "val_rmse": val_rmse,
+                    },
+                    tmp,
+                )
         write_csv(pd.DataFrame(history), metrics_csv)
         with atomic_path(last_pt) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()},
-                        "epoch": epoch, "best_rmse": best_rmse, "history": history, "digest": digest}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()},
+                    "epoch": epoch,
+                    "best_rmse": best_rmse,
+                    "history": history,
+                    "digest": digest,
+                },
+                tmp,
+            )
 
+    return _publish(best_pt, metrics_csv, done, out_best, out_metrics, fold, best_rmse, history)
+
+
+def _publish(best_pt, metrics_csv, done, out_best, out_metrics, fold, best_rmse, history) -> dict:
     publish(best_pt, out_best)
     publish(metrics_csv, out_metrics)
+    done.write_text("published\n")
     log.info("fold %d done: best val RMSE %.4f", fold, best_rmse)
     return {"best_rmse": best_rmse, "history": history}

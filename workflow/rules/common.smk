@@ -1,6 +1,18 @@
 import json
+import os
 import re
+import sys
 from pathlib import Path
+
+# Jobs import the library from this checkout, so it also works inside conda envs that do not
+# install it (envs/rapids.yaml) and on cluster nodes.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+# PYTHONPATH is optional, so it is not listed under `envvars:` (that would make it mandatory).
+_inherited = [p for p in os.environ.copy().get("PYTHONPATH", "").split(os.pathsep) if p]
+os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *_inherited]))
+TORCH_ENV = "../../envs/torch.yaml"
+RAPIDS_ENV = "../../envs/rapids.yaml"
 
 EXP = config["exp"]
 DATA = config["data"]["dir"].rstrip("/")
@@ -19,6 +31,11 @@ def is_demo():
 
 def get_table(split):
     return f"{DATA}/{split}.csv"
+
+
+def get_svr_env():
+    """cuML's environment only where cuML is asked for: a RAPIDS env cannot be built without CUDA."""
+    return RAPIDS_ENV if config["svr"]["backend"] == "cuml" else TORCH_ENV
 
 
 def get_fold_files(name):
@@ -43,4 +60,4 @@ def print_cv_table():
     if path.exists():
         from pawpipe.report import format_cv_table
 
-        print("\n" + format_cv_table(json.loads(path.read_text())) + "\n")
+        print(f"\n{format_cv_table(json.loads(path.read_text()))}\n")

@@ -7,13 +7,15 @@ if is_demo():
             sample=f"{DATA}/sample_submission.csv",
             train_images=directory(f"{DATA}/train"),
             test_images=directory(f"{DATA}/test"),
+        log:
+            f"models/{EXP}/logs/demo_data.log",
+        conda:
+            TORCH_ENV
         params:
-            out_dir=DATA,
+            out_dir=lambda w, output: os.path.dirname(output.train),
             n_train=config["data"]["demo"]["n_train"],
             n_test=config["data"]["demo"]["n_test"],
             seed=config["data"]["demo"]["seed"],
-        log:
-            f"models/{EXP}/logs/demo_data.log",
         script:
             "../scripts/demo_data.py"
 
@@ -26,11 +28,13 @@ rule check_data:
         test_images=f"{DATA}/test",
     output:
         "models/{exp}/data_check.json",
-    params:
-        data_dir=DATA,
-    threads: config["image"]["cache_workers"]
     log:
         "models/{exp}/logs/check_data.log",
+    conda:
+        TORCH_ENV
+    threads: config["image"]["cache_workers"]
+    params:
+        data_dir=lambda w, input: os.path.dirname(input.train),
     script:
         "../scripts/check_data.py"
 
@@ -41,12 +45,14 @@ rule folds:
         check="models/{exp}/data_check.json",
     output:
         "models/{exp}/folds.csv",
-    params:
-        data_dir=DATA,
-        n_splits=config["folds"]["n_splits"],
-        seed=config["seed"],
     log:
         "models/{exp}/logs/folds.log",
+    conda:
+        TORCH_ENV
+    params:
+        data_dir=lambda w, input: os.path.dirname(input.train),
+        n_splits=config["folds"]["n_splits"],
+        seed=config["seed"],
     script:
         "../scripts/folds.py"
 
@@ -59,11 +65,13 @@ rule cache:
     output:
         npy="models/{exp}/cache/{split}.npy",
         index="models/{exp}/cache/{split}.json",
-    params:
-        data_dir=DATA,
-        size=config["image"]["size"],
-    threads: config["image"]["cache_workers"]
     log:
         "models/{exp}/logs/cache_{split}.log",
+    conda:
+        TORCH_ENV
+    threads: config["image"]["cache_workers"]
+    params:
+        data_dir=lambda w, input: os.path.dirname(input.table),
+        size=config["image"]["size"],
     script:
         "../scripts/cache.py"

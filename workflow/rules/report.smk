@@ -6,10 +6,12 @@ rule report:
     output:
         cv="models/{exp}/cv.json",
         oof="models/{exp}/oof.csv",
-    params:
-        exp=EXP,
     log:
         "models/{exp}/logs/report.log",
+    conda:
+        TORCH_ENV
+    params:
+        exp=EXP,
     script:
         "../scripts/report.py"
 
@@ -22,5 +24,7 @@ rule submission:
         "submissions/{exp}/submission.csv",
     log:
         "models/{exp}/logs/submission.log",
+    conda:
+        TORCH_ENV
     script:
         "../scripts/submission.py"

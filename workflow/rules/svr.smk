@@ -6,15 +6,17 @@ rule svr:
         model="models/{exp}/fold{fold}/svr.pkl",
         oof="models/{exp}/fold{fold}/svr_oof.csv",
         test="models/{exp}/fold{fold}/svr_test.csv",
-    params:
-        fold=lambda w: int(w.fold),
-        svr=config["svr"],
+    log:
+        "models/{exp}/logs/svr_fold{fold}.log",
+    conda:
+        get_svr_env()
     threads: 1
     resources:
         # cuML may take the GPU unless scikit-learn is forced.
         gpu=0 if config["svr"]["backend"] == "sklearn" else 1,
-    log:
-        "models/{exp}/logs/svr_fold{fold}.log",
+    params:
+        fold=lambda w: int(w.fold),
+        svr=config["svr"],
     script:
         "../scripts/svr.py"
 
@@ -29,10 +31,12 @@ rule blend:
         oof="models/{exp}/fold{fold}/blend_oof.csv",
         test="models/{exp}/fold{fold}/blend_test.csv",
         summary="models/{exp}/fold{fold}/blend.json",
+    log:
+        "models/{exp}/logs/blend_fold{fold}.log",
+    conda:
+        TORCH_ENV
     params:
         fold=lambda w: int(w.fold),
         weight=config["blend"]["weight"],
-    log:
-        "models/{exp}/logs/blend_fold{fold}.log",
     script:
         "../scripts/blend.py"

@@ -5,6 +5,13 @@ rule train:
     output:
         best="models/{exp}/fold{fold}/best.pt",
         metrics="models/{exp}/fold{fold}/metrics.csv",
+    log:
+        "models/{exp}/logs/train_fold{fold}.log",
+    conda:
+        TORCH_ENV
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
     params:
         fold=lambda w: int(w.fold),
         model_args=get_model_args(),
@@ -12,11 +19,6 @@ rule train:
         seed=config["seed"],
         resolved=get_train_config(),
         state_dir=lambda w: f"models/{w.exp}/fold{w.fold}/state",
-    threads: config["train"]["threads"]
-    resources:
-        gpu=1,
-    log:
-        "models/{exp}/logs/train_fold{fold}.log",
     script:
         "../scripts/train.py"
 
@@ -32,15 +34,17 @@ rule embed:
         embeddings="models/{exp}/fold{fold}/embeddings.npz",
         oof="models/{exp}/fold{fold}/mlp_oof.csv",
         test="models/{exp}/fold{fold}/mlp_test.csv",
+    log:
+        "models/{exp}/logs/embed_fold{fold}.log",
+    conda:
+        TORCH_ENV
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
     params:
         fold=lambda w: int(w.fold),
         batch_size=config["embed"]["batch_size"],
         device=config["train"]["device"],
         amp=config["train"]["amp"],
-    threads: config["train"]["threads"]
-    resources:
-        gpu=1,
-    log:
-        "models/{exp}/logs/embed_fold{fold}.log",
     script:
         "../scripts/embed.py"

@@ -5,5 +5,6 @@ from pawpipe.logs import job_logging
 sm = snakemake  # noqa: F821
 with job_logging(sm.log[0]):
     ids = read_table(sm.input.table)["Id"].tolist()
-    build_cache(ids, sm.params.data_dir, sm.wildcards.split, sm.params.size,
-                sm.output.npy, sm.output.index, workers=sm.threads)
+    build_cache(
+        ids, sm.params.data_dir, sm.wildcards.split, sm.params.size, sm.output.npy, sm.output.index, workers=sm.threads
+    )

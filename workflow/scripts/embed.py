@@ -3,7 +3,18 @@ from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
 with job_logging(sm.log[0]):
-    embed_fold(checkpoint=sm.input.checkpoint, folds_csv=sm.input.folds, train_npy=sm.input.train_npy,
-               test_npy=sm.input.test_npy, test_index=sm.input.test_index, fold=sm.params.fold,
-               batch_size=sm.params.batch_size, device=sm.params.device, amp=sm.params.amp,
-               threads=sm.threads, out_npz=sm.output.embeddings, out_oof=sm.output.oof, out_test=sm.output.test)
+    embed_fold(
+        checkpoint=sm.input.checkpoint,
+        folds_csv=sm.input.folds,
+        train_npy=sm.input.train_npy,
+        test_npy=sm.input.test_npy,
+        test_index=sm.input.test_index,
+        fold=sm.params.fold,
+        batch_size=sm.params.batch_size,
+        device=sm.params.device,
+        amp=sm.params.amp,
+        threads=sm.threads,
+        out_npz=sm.output.embeddings,
+        out_oof=sm.output.oof,
+        out_test=sm.output.test,
+    )

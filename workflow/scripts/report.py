@@ -3,5 +3,11 @@ from pawpipe.report import cv_report
 
 sm = snakemake  # noqa: F821
 with job_logging(sm.log[0]):
-    cv_report(oof_csvs=list(sm.input.oof), blend_jsons=list(sm.input.summaries), folds_csv=sm.input.folds,
-              exp=sm.params.exp, out_json=sm.output.cv, out_oof=sm.output.oof)
+    cv_report(
+        oof_csvs=list(sm.input.oof),
+        blend_jsons=list(sm.input.summaries),
+        folds_csv=sm.input.folds,
+        exp=sm.params.exp,
+        out_json=sm.output.cv,
+        out_oof=sm.output.oof,
+    )

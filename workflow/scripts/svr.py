@@ -3,6 +3,12 @@ from pawpipe.svr import SVRConfig, fit_fold
 
 sm = snakemake  # noqa: F821
 with job_logging(sm.log[0]):
-    fit_fold(embeddings=sm.input.embeddings, folds_csv=sm.input.folds, fold=sm.params.fold,
-             cfg=SVRConfig(**sm.params.svr), out_model=sm.output.model, out_oof=sm.output.oof,
-             out_test=sm.output.test)
+    fit_fold(
+        embeddings=sm.input.embeddings,
+        folds_csv=sm.input.folds,
+        fold=sm.params.fold,
+        cfg=SVRConfig(**sm.params.svr),
+        out_model=sm.output.model,
+        out_oof=sm.output.oof,
+        out_test=sm.output.test,
+    )
