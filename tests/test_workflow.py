@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import load_config, make_workdir, run_snakemake, shrink
+from conftest import REPO, load_config, make_workdir, run_snakemake, shrink
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +108,10 @@ def test_bad_config_fails_at_load_naming_the_key(tmp_path, bad, name):
     assert proc.returncode != 0
     assert name in proc.stdout + proc.stderr
     assert not (workdir / "models").exists()
+
+
+def test_slurm_profile_resolves(tmp_path, tiny_config):
+    workdir = make_workdir(tmp_path, tiny_config)
+    proc = run_snakemake(workdir, "-n", "--profile", str(REPO / "profiles" / "slurm"))
+    out = proc.stdout + proc.stderr
+    assert "train" in out and "This was a dry-run" in out

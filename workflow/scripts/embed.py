@@ -1,8 +1,9 @@
 from pawpipe.embed import embed_fold
+from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0]), job_gpu(sm.params.device):
     embed_fold(
         checkpoint=sm.input.checkpoint,
         folds_csv=sm.input.folds,

@@ -1,8 +1,9 @@
+from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
 from pawpipe.svr import SVRConfig, fit_fold
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0]), job_gpu(uses_gpu=sm.resources.gpu > 0):
     fit_fold(
         embeddings=sm.input.embeddings,
         folds_csv=sm.input.folds,

@@ -1,8 +1,9 @@
+from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
 from pawpipe.train import TrainConfig, train_fold
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0]), job_gpu(sm.params.train["device"]):
     train_fold(
         folds_csv=sm.input.folds,
         cache_npy=sm.input.cache,
