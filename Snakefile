@@ -11,6 +11,7 @@
 #   models/{exp}/fold{k}/blend.json blend_oof.csv blend_test.csv    blend
 #   models/{exp}/cv.json oof.csv                          CV report over all out-of-fold rows
 #   submissions/{exp}/submission.csv                      Id,Pawpularity
+#   submissions/{exp}/kaggle/dataset/ kernel/             code-competition package (rule package)
 #   models/{exp}/logs/*.log                               one log per job
 
 
@@ -30,6 +31,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/svr.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/kaggle.smk"
 
 
 rule all:

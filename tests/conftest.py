@@ -35,9 +35,11 @@ def shrink(config: dict, **overrides) -> dict:
     return cfg
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
@@ -77,3 +79,21 @@ def pytest_terminal_summary(terminalreporter):
             f"fault matrix: {len(outcomes)} bad-input cases tried, {outcomes.count('rejected')} rejected "
             f"with the file or line named, {outcomes.count('converted')} image modes converted to RGB"
         )
+
+
+@pytest.fixture(scope="session")
+def prepared_train(tmp_path_factory):
+    """Demo data, folds and cache for calling train_fold directly (48 images at 32 px, 2 folds)."""
+    import pandas as pd
+
+    from pawpipe.cache import build_cache
+    from pawpipe.demo import make_demo
+    from pawpipe.folds import make_folds
+    from pawpipe.io import write_csv
+
+    root = tmp_path_factory.mktemp("train")
+    make_demo(root / "data", 48, 2, seed=0)
+    table = pd.read_csv(root / "data" / "train.csv", dtype={"Id": str})
+    write_csv(make_folds(table, 2, seed=0), root / "folds.csv")
+    build_cache(table["Id"].tolist(), root / "data", "train", 32, root / "train.npy", root / "train.json")
+    return root, shrink(load_config())

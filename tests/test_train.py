@@ -8,31 +8,16 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import load_config, shrink
+from conftest import load_config
 from pawpipe import train as train_mod
-from pawpipe.cache import build_cache
 from pawpipe.config import resolve_model_args
-from pawpipe.demo import make_demo
-from pawpipe.folds import make_folds
-from pawpipe.io import write_csv
 from pawpipe.model import PawModel, create_model
 
 TIMING = ["train_img_s", "seconds"]
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    make_demo(root / "data", 48, 2, seed=0)
-    table = pd.read_csv(root / "data" / "train.csv", dtype={"Id": str})
-    write_csv(make_folds(table, 2, seed=0), root / "folds.csv")
-    build_cache(table["Id"].tolist(), root / "data", "train", 32, root / "train.npy", root / "train.json")
-    cfg = shrink(load_config())
-    return root, cfg
-
-
-def run(prepared, out, epochs=3):
-    root, cfg = prepared
+def run(prepared_train, out, epochs=3, tracker=None):
+    root, cfg = prepared_train
     tcfg = train_mod.TrainConfig.from_params({**cfg["train"], "epochs": epochs, "batch_size": 8}, seed=cfg["seed"])
     return train_mod.train_fold(
         folds_csv=str(root / "folds.csv"),
@@ -44,11 +29,12 @@ def run(prepared, out, epochs=3):
         out_best=str(out / "best.pt"),
         out_metrics=str(out / "metrics.csv"),
         state_dir=str(out / "state"),
+        tracker=tracker,
     )
 
 
-def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared, tmp_path, monkeypatch):
-    run(prepared, tmp_path / "a")
+def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared_train, tmp_path, monkeypatch):
+    run(prepared_train, tmp_path / "a")
 
     calls = {"n": 0}
     original = train_mod.CachedImages.__getitem__
@@ -61,11 +47,11 @@ def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared, tm
 
     monkeypatch.setattr(train_mod.CachedImages, "__getitem__", crash_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
-        run(prepared, tmp_path / "b")
+        run(prepared_train, tmp_path / "b")
     assert not (tmp_path / "b" / "best.pt").exists(), "a killed job must leave no output"
     assert len(pd.read_csv(tmp_path / "b" / "state" / "metrics.csv")) == 2
     monkeypatch.setattr(train_mod.CachedImages, "__getitem__", original)
-    run(prepared, tmp_path / "b")
+    run(prepared_train, tmp_path / "b")
 
     a = pd.read_csv(tmp_path / "a" / "metrics.csv").drop(columns=TIMING)
     b = pd.read_csv(tmp_path / "b" / "metrics.csv").drop(columns=TIMING)
@@ -75,9 +61,9 @@ def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared, tm
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_a_changed_config_does_not_resume(prepared, tmp_path):
-    run(prepared, tmp_path, epochs=1)
-    history = run(prepared, tmp_path, epochs=2)["history"]
+def test_a_changed_config_does_not_resume(prepared_train, tmp_path):
+    run(prepared_train, tmp_path, epochs=1)
+    history = run(prepared_train, tmp_path, epochs=2)["history"]
     assert [r["epoch"] for r in history] == [1, 2]  # trained from scratch, not continued
 
 
@@ -102,7 +88,7 @@ def test_unknown_augmentation_is_named():
         train_mod.build_augment([{"name": "HorizontalFlip", "p": 0.5}, {"name": "HorizontalFlipp"}], seed=0)
 
 
-def test_gpu_out_of_memory_names_the_keys_that_reduce_memory(prepared, tmp_path, monkeypatch):
+def test_gpu_out_of_memory_names_the_keys_that_reduce_memory(prepared_train, tmp_path, monkeypatch):
     # No GPU here: raise the error CUDA would raise, from inside the real training step.
     def forward(self, x):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -113,12 +99,12 @@ def test_gpu_out_of_memory_names_the_keys_that_reduce_memory(prepared, tmp_path,
         match=r"train: the GPU ran out of memory .*train.batch_size.*"
         r"train.accumulate.*train.grad_checkpointing",
     ):
-        run(prepared, tmp_path, epochs=1)
+        run(prepared_train, tmp_path, epochs=1)
     assert not (tmp_path / "best.pt").exists()
 
 
-def test_gradient_checkpointing_gives_the_same_step(prepared, tmp_path):
-    cfg = prepared[1]
+def test_gradient_checkpointing_gives_the_same_step(prepared_train, tmp_path):
+    cfg = prepared_train[1]
     args = resolve_model_args(cfg["backbone"], cfg["head"], 32)
     torch.manual_seed(0)
     a = create_model(args)
@@ -135,7 +121,7 @@ def test_gradient_checkpointing_gives_the_same_step(prepared, tmp_path):
     assert torch.allclose(ga, gb, atol=1e-5)
 
 
-def test_killed_before_publishing_publishes_without_retraining(prepared, tmp_path, monkeypatch, caplog):
+def test_killed_before_publishing_publishes_without_retraining(prepared_train, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="pawpipe")
     calls = {"n": 0}
     original = train_mod.publish
@@ -148,12 +134,12 @@ def test_killed_before_publishing_publishes_without_retraining(prepared, tmp_pat
 
     monkeypatch.setattr(train_mod, "publish", die_once)
     with pytest.raises(KeyboardInterrupt):
-        run(prepared, tmp_path, epochs=2)
+        run(prepared_train, tmp_path, epochs=2)
     assert not (tmp_path / "best.pt").exists()
-    result = run(prepared, tmp_path, epochs=2)
+    result = run(prepared_train, tmp_path, epochs=2)
     assert [r["epoch"] for r in result["history"]] == [1, 2]
     assert "already trained" in caplog.text and "training from scratch" not in caplog.text
     # A deliberate rerun of the finished fold (snakemake -R) trains again.
-    rerun = run(prepared, tmp_path, epochs=2)
+    rerun = run(prepared_train, tmp_path, epochs=2)
     assert "from another config or a finished run" in caplog.text
     assert [r["best"] for r in rerun["history"]][0] is True

@@ -29,7 +29,7 @@ def embed_fold(
     out_npz: str,
     out_oof: str,
     out_test: str,
-) -> None:
+) -> dict:
     set_threads(threads)
     dev = resolve_device(device)
     model, ckpt = load_checkpoint(checkpoint, dev)
@@ -51,7 +51,7 @@ def embed_fold(
         )
 
     val = folds["fold"].to_numpy() == fold
-    oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=train_pred[val])
+    oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=train_pred[val].astype(np.float64))
     write_npz(
         out_npz,
         train=train_emb.astype(np.float32),
@@ -60,12 +60,14 @@ def embed_fold(
         test_ids=np.asarray(test_ids, str),
     )
     write_csv(oof, out_oof)
-    write_csv(pd.DataFrame({"Id": test_ids, "pred": test_pred}), out_test)
+    write_csv(pd.DataFrame({"Id": test_ids, "pred": test_pred.astype(np.float64)}), out_test)
+    mlp_rmse = float(np.sqrt(np.mean((oof["pred"] - oof[TARGET]) ** 2)))
     log.info(
         "fold %d: embeddings %s train, %s test; MLP OOF RMSE %.4f (checkpoint epoch %d)",
         fold,
         train_emb.shape,
         test_emb.shape,
-        float(np.sqrt(np.mean((oof["pred"] - oof[TARGET]) ** 2))),
+        mlp_rmse,
         ckpt["epoch"],
     )
+    return {"mlp_oof_rmse": mlp_rmse, "embedding_dim": int(train_emb.shape[1]), "checkpoint_epoch": ckpt["epoch"]}

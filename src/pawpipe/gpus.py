@@ -38,8 +38,9 @@ def visible_gpus() -> list[str]:
 
 
 @contextlib.contextmanager
-def gpu_slot(devices: list[str] | None = None, lock_dir: str | Path = DEFAULT_LOCK_DIR,
-             poll_s: float = 1.0) -> Iterator[str | None]:  # fmt: skip
+def gpu_slot(
+    devices: list[str] | None = None, lock_dir: str | Path = DEFAULT_LOCK_DIR, poll_s: float = 1.0
+) -> Iterator[str | None]:
     """Hold one free device for the duration of the block; None (and no locking) without GPUs."""
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
@@ -74,8 +75,11 @@ def gpu_slot(devices: list[str] | None = None, lock_dir: str | Path = DEFAULT_LO
                 fh.close()
             return
         if not waited:
-            log.info("all GPUs %s are busy; waiting (run with --resources gpu=%d to avoid this)",
-                     ",".join(devices), len(devices))  # fmt: skip
+            log.info(
+                "all GPUs %s are busy; waiting (run with --resources gpu=%d to avoid this)",
+                ",".join(devices),
+                len(devices),
+            )
             waited = True
         time.sleep(poll_s)
 

@@ -84,6 +84,27 @@ class SVRHead:
         self.model.fit(self._to_device(xs), self._to_device(np.asarray(y, np.float32)))
         return self
 
+    def save(self, path: str) -> None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            pickle.dump(
+                {"backend": self.backend, "config": self.cfg.__dict__, "scaler": self.scaler, "model": self.model}, fh
+            )
+
+    @classmethod
+    def load(cls, path: str) -> SVRHead:
+        with open(path, "rb") as fh:
+            try:
+                saved = pickle.load(fh)
+            except ModuleNotFoundError as exc:
+                raise RuntimeError(
+                    f"{path} holds a {exc.name} model; run where {exc.name} is installed "
+                    f"(a cuML SVR needs RAPIDS and a GPU) or refit with svr.backend: sklearn"
+                ) from None
+        head = cls.__new__(cls)
+        head.backend, head.cfg = saved["backend"], SVRConfig(**saved["config"])
+        head.scaler, head.model = saved["scaler"], saved["model"]
+        return head
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         out = self.model.predict(self._to_device(self.scaler.transform(x).astype(np.float32)))
         if hasattr(out, "get"):  # cupy array
@@ -119,8 +140,7 @@ def fit_fold(
 
     oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=oof_pred)
     rmse = float(np.sqrt(np.mean((oof_pred - y[val]) ** 2)))
-    with atomic_path(out_model) as tmp, open(tmp, "wb") as fh:
-        pickle.dump({"backend": backend, "config": cfg.__dict__, "scaler": head.scaler, "model": head.model}, fh)
+    head.save(out_model)
     write_csv(oof, out_oof)
     write_csv(pd.DataFrame({"Id": emb["test_ids"], "pred": test_pred}), out_test)
     log.info(

@@ -30,6 +30,7 @@ from .io import atomic_path, publish, write_csv
 from .logs import log
 from .model import count_parameters, create_model, resolve_normalization
 from .runtime import Normalizer, amp_dtype, autocast, explain_oom, predict, resolve_device, seed_everything, set_threads
+from .tracking import Tracker
 
 
 @dataclass
@@ -116,7 +117,9 @@ def train_fold(
     out_best: str,
     out_metrics: str,
     state_dir: str,
+    tracker: Tracker | None = None,
 ) -> dict:
+    tracker = tracker or Tracker()
     set_threads(cfg.threads)
     device = resolve_device(cfg.device)
     amp = amp_dtype(cfg.amp, device)
@@ -252,6 +255,7 @@ def train_fold(
             "best": improved,
         }
         history.append(row)
+        tracker.log({k: v for k, v in row.items() if k != "best"})
         log.info(
             "fold %d epoch %d/%d: train loss %.4f, val RMSE %.4f%s, %.0f img/s",
             fold,
@@ -294,7 +298,10 @@ def train_fold(
                 tmp,
             )
 
-    return _publish(best_pt, metrics_csv, done, out_best, out_metrics, fold, best_rmse, history)
+    tracker.summary({"best_val_rmse": best_rmse, "epochs": cfg.epochs})
+    result = _publish(best_pt, metrics_csv, done, out_best, out_metrics, fold, best_rmse, history)
+    tracker.artifact(out_best, f"fold{fold}-best", "model")
+    return result
 
 
 def _publish(best_pt, metrics_csv, done, out_best, out_metrics, fold, best_rmse, history) -> dict:

@@ -11,6 +11,15 @@ sys.path.insert(0, SRC)
 # PYTHONPATH is optional, so it is not listed under `envvars:` (that would make it mandatory).
 _inherited = [p for p in os.environ.copy().get("PYTHONPATH", "").split(os.pathsep) if p]
 os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *_inherited]))
+# Tracking settings travel as W&B's own variables, not params: turning W&B on must rerun nothing.
+for _var, _value in (
+    ("WANDB_MODE", config["wandb"]["mode"]),
+    ("WANDB_PROJECT", config["wandb"]["project"]),
+    ("WANDB_ENTITY", config["wandb"]["entity"]),
+    ("PAWPIPE_WANDB_CHECKPOINTS", "1" if config["wandb"]["log_checkpoints"] else "0"),
+):
+    if _value is not None:
+        os.environ.setdefault(_var, str(_value))
 TORCH_ENV = "../../envs/torch.yaml"
 RAPIDS_ENV = "../../envs/rapids.yaml"
 
@@ -53,6 +62,21 @@ def get_train_config():
     """The part of the config that decides a fold's training; stored in its checkpoint."""
     keys = ("exp", "seed", "folds", "image", "backbone", "head", "train")
     return {k: config[k] for k in keys}
+
+
+def get_inference_config():
+    """What the code-competition package needs to predict like the pipeline does."""
+    return {**get_train_config(), **{k: config[k] for k in ("embed", "svr", "blend")}}
+
+
+def is_kaggle_dry_run():
+    return str(config["kaggle"]["dry_run"]).lower() == "true"
+
+
+def get_kaggle_owner():
+    return (
+        config["kaggle"]["owner"] or os.environ.copy().get("KAGGLE_USERNAME") or "KAGGLE_USERNAME"
+    )
 
 
 def print_cv_table():

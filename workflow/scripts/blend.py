@@ -1,9 +1,10 @@
 from pawpipe.blend import blend_fold
 from pawpipe.logs import job_logging
+from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
-    blend_fold(
+with job_logging(sm.log[0]), tracked(sm.wildcards.exp, "blend", sm.params.fold) as tracker:
+    summary = blend_fold(
         mlp_oof=sm.input.mlp_oof,
         svr_oof=sm.input.svr_oof,
         mlp_test=sm.input.mlp_test,
@@ -14,3 +15,4 @@ with job_logging(sm.log[0]):
         out_test=sm.output.test,
         out_json=sm.output.summary,
     )
+    tracker.summary({"weight_mlp": summary["weight_mlp"], **{f"rmse_{k}": v for k, v in summary["rmse"].items()}})

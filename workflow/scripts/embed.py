@@ -1,10 +1,15 @@
 from pawpipe.embed import embed_fold
 from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
+from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]), job_gpu(sm.params.device):
-    embed_fold(
+with (
+    job_logging(sm.log[0]),
+    job_gpu(sm.params.device),
+    tracked(sm.wildcards.exp, "embed", sm.params.fold) as tracker,
+):
+    result = embed_fold(
         checkpoint=sm.input.checkpoint,
         folds_csv=sm.input.folds,
         train_npy=sm.input.train_npy,
@@ -19,3 +24,4 @@ with job_logging(sm.log[0]), job_gpu(sm.params.device):
         out_oof=sm.output.oof,
         out_test=sm.output.test,
     )
+    tracker.summary(result)

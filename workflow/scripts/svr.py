@@ -1,10 +1,15 @@
 from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
 from pawpipe.svr import SVRConfig, fit_fold
+from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]), job_gpu(uses_gpu=sm.resources.gpu > 0):
-    fit_fold(
+with (
+    job_logging(sm.log[0]),
+    job_gpu(uses_gpu=sm.resources.gpu > 0),
+    tracked(sm.wildcards.exp, "svr", sm.params.fold, sm.params.svr) as tracker,
+):
+    result = fit_fold(
         embeddings=sm.input.embeddings,
         folds_csv=sm.input.folds,
         fold=sm.params.fold,
@@ -13,3 +18,4 @@ with job_logging(sm.log[0]), job_gpu(uses_gpu=sm.resources.gpu > 0):
         out_oof=sm.output.oof,
         out_test=sm.output.test,
     )
+    tracker.summary(result)

@@ -1,0 +1,6 @@
+from pawpipe.kaggle import download
+from pawpipe.logs import job_logging
+
+sm = snakemake  # noqa: F821
+with job_logging(sm.log[0]):
+    download(sm.params.out_dir, sm.params.competition)
