@@ -10,6 +10,7 @@
 #   models/{exp}/fold{k}/svr.pkl svr_oof.csv svr_test.csv           svr
 #   models/{exp}/fold{k}/blend.json blend_oof.csv blend_test.csv    blend
 #   models/{exp}/cv.json oof.csv                          CV report over all out-of-fold rows
+#   models/{exp}/report/*.svg cv_table.csv                figures and table for `snakemake --report`
 #   submissions/{exp}/submission.csv                      Id,Pawpularity
 #   submissions/{exp}/kaggle/dataset/ kernel/             code-competition package (rule package)
 #   models/{exp}/logs/*.log                               one log per job
@@ -26,6 +27,9 @@ configfile: "config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -39,6 +43,7 @@ rule all:
     input:
         f"models/{EXP}/cv.json",
         f"submissions/{EXP}/submission.csv",
+        f"models/{EXP}/report/cv_table.csv",
 
 
 onsuccess:

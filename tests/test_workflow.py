@@ -115,3 +115,15 @@ def test_slurm_profile_resolves(tmp_path, tiny_config):
     proc = run_snakemake(workdir, "-n", "--profile", str(REPO / "profiles" / "slurm"))
     out = proc.stdout + proc.stderr
     assert "train" in out and "This was a dry-run" in out
+
+
+def test_report_holds_the_figures_and_the_cv_table(pipeline_run):
+    for name in ("rmse_by_fold.svg", "oof_scatter.svg", "training_curves.svg", "cv_table.csv"):
+        assert (pipeline_run / "models/tiny/report" / name).stat().st_size > 0
+    table = pd.read_csv(pipeline_run / "models/tiny/report/cv_table.csv")
+    cv = json.loads((pipeline_run / "models/tiny/cv.json").read_text())
+    assert table["blend"].iloc[-1] == pytest.approx(cv["rmse"]["blend"], abs=1e-4)
+    run_snakemake(pipeline_run, "--report", "report.html")
+    html = (pipeline_run / "report.html").read_text(errors="replace")
+    for name in ("rmse_by_fold.svg", "oof_scatter.svg", "training_curves.svg", "cv_table.csv"):
+        assert name in html

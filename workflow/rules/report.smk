@@ -28,3 +28,39 @@ rule submission:
         TORCH_ENV
     script:
         "../scripts/submission.py"
+
+
+rule plots:
+    input:
+        cv="models/{exp}/cv.json",
+        oof="models/{exp}/oof.csv",
+        metrics=get_fold_files("metrics.csv"),
+    output:
+        rmse=report(
+            "models/{exp}/report/rmse_by_fold.svg",
+            caption="../report/rmse_by_fold.rst",
+            category="Cross-validation",
+        ),
+        scatter=report(
+            "models/{exp}/report/oof_scatter.svg",
+            caption="../report/oof_scatter.rst",
+            category="Cross-validation",
+        ),
+        curves=report(
+            "models/{exp}/report/training_curves.svg",
+            caption="../report/training_curves.rst",
+            category="Training",
+        ),
+        table=report(
+            "models/{exp}/report/cv_table.csv",
+            caption="../report/cv_table.rst",
+            category="Cross-validation",
+        ),
+    log:
+        "models/{exp}/logs/plots.log",
+    conda:
+        TORCH_ENV
+    params:
+        folds=FOLDS,
+    script:
+        "../scripts/plots.py"
