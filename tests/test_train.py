@@ -143,3 +143,35 @@ def test_killed_before_publishing_publishes_without_retraining(prepared_train, t
     rerun = run(prepared_train, tmp_path, epochs=2)
     assert "from another config or a finished run" in caplog.text
     assert [r["best"] for r in rerun["history"]][0] is True
+
+
+def micro_args(**overrides):
+    cfg = load_config()
+    return {**resolve_model_args(cfg["backbone"], cfg["head"], 64), **overrides}
+
+
+def test_pretrained_weights_load_from_a_local_file_through_timm(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    args = micro_args()
+    source = timm.create_model(args["name"], pretrained=False, **args["kwargs"])  # with its 1000-class head
+    save_file(source.state_dict(), tmp_path / "swin.safetensors")
+    model = create_model({**args, "pretrained": True, "weights": str(tmp_path / "swin.safetensors")})
+    loaded = model.backbone.state_dict()
+    expected = {k: v for k, v in source.state_dict().items() if not k.startswith("head.fc")}
+    assert set(loaded) == set(expected)  # the classifier was dropped by timm, num_classes=0
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+
+
+def test_unreachable_hub_fails_at_once_saying_how_to_provide_the_file(monkeypatch):
+    import time
+
+    from pawpipe import model as model_mod
+
+    monkeypatch.setattr(model_mod, "_weights_cached", lambda name: False)
+    monkeypatch.setattr(model_mod, "hub_reachable", lambda timeout=3.0: False)
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match=r"cannot be reached.*backbone.weights: /path/to/file"):
+        model_mod.check_pretrained(micro_args(pretrained=True))
+    assert time.perf_counter() - t0 < 5

@@ -127,3 +127,15 @@ def test_report_holds_the_figures_and_the_cv_table(pipeline_run):
     html = (pipeline_run / "report.html").read_text(errors="replace")
     for name in ("rmse_by_fold.svg", "oof_scatter.svg", "training_curves.svg", "cv_table.csv"):
         assert name in html
+
+
+def test_missing_pretrained_weights_stop_the_run_before_training(tmp_path, tiny_config):
+    cfg = shrink(load_config())
+    cfg["backbone"].update(pretrained=True, weights="weights/swin_micro.safetensors")
+    workdir = make_workdir(tmp_path, cfg)
+    proc = run_snakemake(workdir, "--cores", "2", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "backbone.weights: weights/swin_micro.safetensors not found" in out
+    assert not list((workdir / "models/tiny").glob("fold*/best.pt"))
+    assert not (workdir / "models/tiny/fold0/state").exists()

@@ -6,8 +6,10 @@ architecture from the checkpoint alone (weights then come from the checkpoint, n
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import timm
 import torch
@@ -31,6 +33,36 @@ class PawModel(nn.Module):
         return self.head(f).squeeze(-1), f
 
 
+def _weights_cached(name: str) -> bool:
+    """Whether timm's pretrained weights for `name` are already in the local Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    hub_id = getattr(cfg, "hf_hub_id", None)
+    files = ("model.safetensors", "pytorch_model.bin")
+    return bool(hub_id) and any(isinstance(try_to_load_from_cache(hub_id, f), str) for f in files)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _unreachable(name: str, why: str) -> RuntimeError:
+    return RuntimeError(
+        f"pretrained weights for backbone {name!r} cannot be reached ({why}). Download them where there is "
+        f"network access (e.g. timm.create_model({name!r}, pretrained=True) fills the Hugging Face cache, or fetch "
+        f"the model's .safetensors from https://huggingface.co/timm), then set backbone.weights: /path/to/file; "
+        f"or set backbone.pretrained: false"
+    )
+
+
 def _create_backbone(args: dict[str, Any], load_pretrained: bool) -> nn.Module:
     name, kwargs = args["name"], dict(args.get("kwargs") or {})
     pretrained = bool(args.get("pretrained")) and load_pretrained
@@ -38,18 +70,18 @@ def _create_backbone(args: dict[str, Any], load_pretrained: bool) -> nn.Module:
     if pretrained and weights:
         if not Path(weights).is_file():
             raise FileNotFoundError(
-                f"backbone.weights: {weights} not found; download the timm checkpoint for {name!r} there"
+                f"backbone.weights: {weights} not found; put the timm checkpoint for {name!r} there"
             )
+        # Through timm's own loader, so its checkpoint filtering (e.g. Swin's) and head removal apply.
         kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
+    elif pretrained and not _weights_cached(name) and not hub_reachable():
+        raise _unreachable(name, "no network connection to the Hugging Face hub and nothing in its local cache")
     try:
         return timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
     except (RuntimeError, OSError, ValueError) as exc:
         if not pretrained:
             raise
-        raise RuntimeError(
-            f"could not load pretrained weights for backbone {name!r} ({exc}). Without network access, "
-            f"download them once and set backbone.weights to the file, or set backbone.pretrained: false"
-        ) from exc
+        raise _unreachable(name, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
 
 
 def create_model(args: dict[str, Any], *, load_pretrained: bool = True) -> PawModel:
@@ -76,3 +108,12 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return total, trainable
+
+
+def check_pretrained(args: dict[str, Any]) -> dict[str, Any]:
+    """Load the pretrained backbone once, early: a missing file or hub fails before any training."""
+    if not args.get("pretrained"):
+        return {"pretrained": False}
+    backbone = _create_backbone(args, load_pretrained=True)
+    n = sum(p.numel() for p in backbone.parameters())
+    return {"pretrained": True, "name": args["name"], "weights": args.get("weights") or "hub", "parameters": n}

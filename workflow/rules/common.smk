@@ -58,6 +58,11 @@ def get_model_args():
     return resolve_model_args(config["backbone"], config["head"], config["image"]["size"])
 
 
+def get_pretrained_check(wildcards):
+    """Pretrained weights are loaded once, before training, and only when asked for."""
+    return f"models/{wildcards.exp}/pretrained.json" if config["backbone"]["pretrained"] else []
+
+
 def get_train_config():
     """The part of the config that decides a fold's training; stored in its checkpoint."""
     keys = ("exp", "seed", "folds", "image", "backbone", "head", "train")

@@ -1,7 +1,21 @@
+rule check_weights:
+    output:
+        "models/{exp}/pretrained.json",
+    log:
+        "models/{exp}/logs/check_weights.log",
+    conda:
+        TORCH_ENV
+    params:
+        model_args=get_model_args(),
+    script:
+        "../scripts/check_weights.py"
+
+
 rule train:
     input:
         folds="models/{exp}/folds.csv",
         cache="models/{exp}/cache/train.npy",
+        weights=get_pretrained_check,
     output:
         best="models/{exp}/fold{fold}/best.pt",
         metrics="models/{exp}/fold{fold}/metrics.csv",
