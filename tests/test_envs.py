@@ -13,7 +13,13 @@ import yaml
 from conftest import REPO
 
 # Import name -> distribution name, where they differ.
-DIST = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "cv2": "opencv-python-headless"}
+DIST = {
+    "PIL": "pillow",
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "cv2": "opencv-python-headless",
+    "huggingface_hub": "huggingface-hub",
+}
 GPU_ONLY = {"cuml", "cupy", "cudf"}  # imported only on the cuML path, never needed on CPU
 ENVS = {"TORCH_ENV": ["torch"], "get_svr_env()": ["torch", "rapids"]}
 

@@ -50,3 +50,32 @@ def test_rare_bins_do_not_break_small_data():
 def test_impossible_fold_count_is_refused(k):
     with pytest.raises(ValueError, match="n_splits"):
         make_folds(table(12), k, seed=0)
+
+
+def test_planted_near_duplicates_are_found_and_share_a_fold(tmp_path):
+    from pawpipe.cache import build_cache
+    from pawpipe.demo import make_demo
+    from pawpipe.folds import folds_stage
+
+    make_demo(tmp_path / "d", n_train=120, n_test=2, seed=4, n_duplicates=10)
+    train = pd.read_csv(tmp_path / "d" / "train.csv", dtype={"Id": str})
+    build_cache(train["Id"].tolist(), tmp_path / "d", "train", 64, tmp_path / "c.npy", tmp_path / "c.json")
+    folds = folds_stage(
+        data_dir=str(tmp_path / "d"),
+        n_splits=5,
+        seed=0,
+        cache_npy=str(tmp_path / "c.npy"),
+        threshold=4,
+        out_folds=str(tmp_path / "folds.csv"),
+        out_duplicates=str(tmp_path / "dups.csv"),
+    )
+    dups = pd.read_csv(tmp_path / "dups.csv", dtype={"Id": str})
+    planted = set(train["Id"].iloc[-10:])  # make_demo appends the copies last
+    assert planted <= set(dups["Id"]), "a planted duplicate was not found"
+    assert dups["group"].nunique() >= 10 and len(dups) <= 24  # the 10 pairs, and few false positives
+    by_id = folds.set_index("Id")
+    for _, members in dups.groupby("group"):
+        assert by_id.loc[members["Id"], "fold"].nunique() == 1
+    # Without grouping, at least one pair would straddle two folds for this seed: grouping matters.
+    plain = make_folds(train, 5, seed=0).set_index("Id")
+    assert any(plain.loc[m["Id"], "fold"].nunique() > 1 for _, m in dups.groupby("group"))

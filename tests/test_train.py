@@ -103,24 +103,6 @@ def test_gpu_out_of_memory_names_the_keys_that_reduce_memory(prepared_train, tmp
     assert not (tmp_path / "best.pt").exists()
 
 
-def test_gradient_checkpointing_gives_the_same_step(prepared_train, tmp_path):
-    cfg = prepared_train[1]
-    args = resolve_model_args(cfg["backbone"], cfg["head"], 32)
-    torch.manual_seed(0)
-    a = create_model(args)
-    b = create_model(args)
-    b.load_state_dict(a.state_dict())
-    b.backbone.set_grad_checkpointing(True)
-    x = torch.randn(4, 3, 32, 32)
-    for m in (a, b):
-        m.train()
-        torch.manual_seed(1)
-        m(x)[0].sum().backward()
-    ga = torch.cat([p.grad.flatten() for p in a.parameters()])
-    gb = torch.cat([p.grad.flatten() for p in b.parameters()])
-    assert torch.allclose(ga, gb, atol=1e-5)
-
-
 def test_killed_before_publishing_publishes_without_retraining(prepared_train, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="pawpipe")
     calls = {"n": 0}
@@ -175,3 +157,30 @@ def test_unreachable_hub_fails_at_once_saying_how_to_provide_the_file(monkeypatc
     with pytest.raises(RuntimeError, match=r"cannot be reached.*backbone.weights: /path/to/file"):
         model_mod.check_pretrained(micro_args(pretrained=True))
     assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("which", [True, [0], [0, 1]])
+def test_partial_gradient_checkpointing_gives_the_same_gradients(which):
+    from pawpipe.train import set_grad_checkpointing
+
+    args = micro_args()
+    torch.manual_seed(0)
+    a, b = create_model(args), create_model(args)
+    b.load_state_dict(a.state_dict())
+    set_grad_checkpointing(b, which)
+    flags = [s.grad_checkpointing for s in b.backbone.layers]
+    assert flags == ([True] * 3 if which is True else [i in which for i in range(3)])
+    x = torch.randn(2, 3, 64, 64)
+    for m in (a, b):
+        m.train()
+        torch.manual_seed(1)
+        m(x)[0].sum().backward()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.allclose(pa.grad, pb.grad, atol=1e-5)
+
+
+def test_checkpointing_a_missing_stage_is_named():
+    from pawpipe.train import set_grad_checkpointing
+
+    with pytest.raises(ValueError, match="stage 7 does not exist"):
+        set_grad_checkpointing(create_model(micro_args()), [7])

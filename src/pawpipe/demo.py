@@ -23,6 +23,12 @@ def _draw(rng: np.random.Generator) -> tuple[Image.Image, float, dict[str, int]]
     ramp = np.linspace(0, 1, h)[:, None, None]
     bg = top * (1 - ramp) + bottom * ramp + rng.normal(0, 12, size=(h, w, 3))
     img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(3, 7))):  # background clutter: every scene looks different
+        x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
+        x1, y1 = x0 + rng.uniform(10, w / 2), y0 + rng.uniform(10, h / 2)
+        shade = tuple(int(v) for v in rng.integers(0, 150, size=3))
+        (draw.rectangle if rng.random() < 0.5 else draw.ellipse)([x0, y0, x1, y1], fill=shade)
 
     size = rng.uniform(0.15, 0.9)  # pet's diameter as a share of the shorter side
     bright = rng.uniform(0.0, 1.0)
@@ -40,15 +46,19 @@ def _draw(rng: np.random.Generator) -> tuple[Image.Image, float, dict[str, int]]
     return img, signal, meta
 
 
-def make_demo(out_dir: str | Path, n_train: int, n_test: int, seed: int) -> None:
-    """Write train.csv, test.csv, sample_submission.csv, train/*.jpg and test/*.jpg under out_dir."""
+def make_demo(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_duplicates: int = 0) -> None:
+    """Write train.csv, test.csv, sample_submission.csv, train/*.jpg and test/*.jpg under out_dir.
+
+    `n_duplicates` training images get a near-duplicate (resized, re-encoded, re-scored), as the
+    competition's data has; they count towards n_train.
+    """
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
         tmp = Path(build)
         rows = {"train": [], "test": []}
-        for split, n in (("train", n_train), ("test", n_test)):
+        for split, n in (("train", n_train - n_duplicates), ("test", n_test)):
             (tmp / split).mkdir(parents=True)
             for _ in range(n):
                 image_id = rng.bytes(16).hex()  # 32 hex characters, like the competition's Ids
@@ -56,6 +66,14 @@ def make_demo(out_dir: str | Path, n_train: int, n_test: int, seed: int) -> None
                 score = 10 + 70 * signal + rng.normal(0, 8) - 5 * meta["Blur"]
                 img.save(tmp / split / f"{image_id}.jpg", quality=90)
                 rows[split].append({"Id": image_id, **meta, TARGET: int(np.clip(round(score), 1, 100))})
+        for src in rng.choice(len(rows["train"]), size=n_duplicates, replace=False):
+            original = rows["train"][src]
+            img = Image.open(tmp / "train" / f"{original['Id']}.jpg")
+            w, h = img.size
+            image_id = rng.bytes(16).hex()
+            img.resize((int(w * 0.9), int(h * 0.9))).save(tmp / "train" / f"{image_id}.jpg", quality=70)
+            score = int(np.clip(original[TARGET] + rng.normal(0, 8), 1, 100))
+            rows["train"].append({**original, "Id": image_id, TARGET: score})
         train = pd.DataFrame(rows["train"])
         test = pd.DataFrame(rows["test"]).drop(columns=TARGET)
         train.to_csv(tmp / "train.csv", index=False)

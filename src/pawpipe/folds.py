@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from .data import TARGET
 
@@ -17,15 +17,58 @@ def sturges_bins(target: pd.Series) -> np.ndarray:
     return pd.cut(target, bins=n_bins, labels=False).to_numpy()
 
 
-def make_folds(train: pd.DataFrame, n_splits: int, seed: int) -> pd.DataFrame:
-    """Return Id, target and fold (0..n_splits-1) for every training row, in train.csv order."""
+def make_folds(train: pd.DataFrame, n_splits: int, seed: int, groups: np.ndarray | None = None) -> pd.DataFrame:
+    """Return Id, target, group and fold (0..n_splits-1) for every training row, in train.csv order.
+
+    With `groups` (e.g. near-duplicate groups), rows of one group always share a fold.
+    """
     if not 2 <= n_splits <= len(train):
         raise ValueError(f"folds.n_splits={n_splits} needs 2 <= n_splits <= {len(train)} (the training rows)")
     bins = sturges_bins(train[TARGET])
     fold = np.full(len(train), -1, dtype=int)
-    skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    groups = np.arange(len(train)) if groups is None else np.asarray(groups)
+    if len(np.unique(groups)) == len(train):
+        splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(fold, bins)
+    else:
+        splits = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(fold, bins, groups)
     with warnings.catch_warnings():  # small data: some bins hold fewer rows than folds; that is fine
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        for k, (_, val_idx) in enumerate(skf.split(np.zeros(len(train)), bins)):
+        for k, (_, val_idx) in enumerate(splits):
             fold[val_idx] = k
-    return pd.DataFrame({"Id": train["Id"].to_numpy(), TARGET: train[TARGET].to_numpy(), "fold": fold})
+    return pd.DataFrame({"Id": train["Id"].to_numpy(), TARGET: train[TARGET].to_numpy(), "group": groups, "fold": fold})
+
+
+def folds_stage(
+    *,
+    data_dir: str,
+    n_splits: int,
+    seed: int,
+    cache_npy: str | None,
+    threshold: int,
+    out_folds: str,
+    out_duplicates: str,
+) -> pd.DataFrame:
+    """The folds rule: optional near-duplicate grouping from the image cache, then the split."""
+    from .cache import open_cache
+    from .data import load_tables
+    from .dedup import describe_groups, duplicate_groups, hashes
+    from .io import write_csv
+    from .logs import log
+
+    train, _ = load_tables(data_dir, check_images=False)
+    groups, dups = None, pd.DataFrame(columns=["group", "Id", TARGET, "max_distance"])
+    if cache_npy:
+        codes = hashes(open_cache(cache_npy))
+        groups = duplicate_groups(codes, threshold)
+        dups = describe_groups(train["Id"].tolist(), train[TARGET].to_numpy(), groups, codes)
+        log.info(
+            "near-duplicates (pHash distance <= %d): %d groups, %d images; kept in one fold each",
+            threshold,
+            dups["group"].nunique(),
+            len(dups),
+        )
+    folds = make_folds(train, n_splits, seed, groups)
+    write_csv(dups, out_duplicates)
+    write_csv(folds, out_folds)
+    log.info("folds: %s rows per fold", folds["fold"].value_counts().sort_index().tolist())
+    return folds

@@ -20,6 +20,11 @@ for _var, _value in (
 ):
     if _value is not None:
         os.environ.setdefault(_var, str(_value))
+# torch.compile's warm-up (a minute or more for Swin-L) is paid once: every job reads and writes
+# Inductor's on-disk graph caches in one place under the working directory.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(".cache/torchinductor").resolve()))
+os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
 TORCH_ENV = "../../envs/torch.yaml"
 RAPIDS_ENV = "../../envs/rapids.yaml"
 
@@ -56,6 +61,14 @@ def get_model_args():
     from pawpipe.config import resolve_model_args
 
     return resolve_model_args(config["backbone"], config["head"], config["image"]["size"])
+
+
+def get_folds_input(wildcards):
+    """Grouping near-duplicates hashes the decoded images, so the folds then wait for the cache."""
+    inputs = {"train": get_table("train"), "check": f"models/{wildcards.exp}/data_check.json"}
+    if config["folds"]["group_duplicates"]:
+        inputs["cache"] = f"models/{wildcards.exp}/cache/train.npy"
+    return inputs
 
 
 def get_pretrained_check(wildcards):

@@ -16,6 +16,7 @@ if is_demo():
             n_train=config["data"]["demo"]["n_train"],
             n_test=config["data"]["demo"]["n_test"],
             seed=config["data"]["demo"]["seed"],
+            n_duplicates=config["data"]["demo"]["n_duplicates"],
         script:
             "../scripts/demo_data.py"
 
@@ -41,10 +42,10 @@ rule check_data:
 
 rule folds:
     input:
-        train=get_table("train"),
-        check="models/{exp}/data_check.json",
+        unpack(get_folds_input),
     output:
-        "models/{exp}/folds.csv",
+        folds="models/{exp}/folds.csv",
+        duplicates="models/{exp}/duplicates.csv",
     log:
         "models/{exp}/logs/folds.log",
     conda:
@@ -53,6 +54,7 @@ rule folds:
         data_dir=lambda w, input: os.path.dirname(input.train),
         n_splits=config["folds"]["n_splits"],
         seed=config["seed"],
+        threshold=config["folds"]["duplicate_threshold"],
     script:
         "../scripts/folds.py"
 
