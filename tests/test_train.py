@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -184,3 +185,19 @@ def test_checkpointing_a_missing_stage_is_named():
 
     with pytest.raises(ValueError, match="stage 7 does not exist"):
         set_grad_checkpointing(create_model(micro_args()), [7])
+
+
+def test_flip_tta_makes_both_heads_mirror_invariant():
+    from pawpipe.runtime import Normalizer, predict
+
+    model = create_model(micro_args()).eval()
+    norm = Normalizer([0.5] * 3, [0.25] * 3, torch.device("cpu"))
+    images = np.random.default_rng(0).integers(0, 256, size=(6, 64, 64, 3), dtype=np.uint8)
+    mirrored = np.ascontiguousarray(images[:, :, ::-1])
+    idx = np.arange(6)
+    p, e = predict(model, images, idx, 4, norm, None, hflip=True)
+    pm, em = predict(model, mirrored, idx, 4, norm, None, hflip=True)
+    assert np.allclose(p, pm, atol=1e-5) and np.allclose(e, em, atol=1e-5)
+    p0, _ = predict(model, images, idx, 4, norm, None)
+    pm0, _ = predict(model, mirrored, idx, 4, norm, None)
+    assert not np.allclose(p0, pm0, atol=1e-5)  # without TTA the two views differ

@@ -35,7 +35,15 @@ def test_every_stage_writes_its_artifacts(pipeline_run, tiny_config):
         assert (data / name).is_file()
     assert len(list((data / "train").glob("*.jpg"))) == 120
     exp = pipeline_run / "models" / "tiny"
-    for name in ("data_check.json", "folds.csv", "cache/train.npy", "cache/test.npy", "cv.json", "oof.csv"):
+    for name in (
+        "data_check.json",
+        "folds.csv",
+        "duplicates.csv",
+        "cache/train.npy",
+        "cache/test.npy",
+        "cv.json",
+        "oof.csv",
+    ):
         assert (exp / name).is_file(), name
     for k in range(2):
         for name in PER_FOLD:
@@ -67,6 +75,8 @@ def test_cv_report_and_submission(pipeline_run):
         assert cv["rmse"][head] == pytest.approx(np.sqrt(np.mean((oof[head] - target) ** 2)))
     # The demo's score depends on what the images show: the blend must beat the mean predictor.
     assert cv["rmse"]["blend"] < cv["rmse"]["mean_predictor"]
+    # Every component is listed: each head, the SVR on each feature set alone, the blend.
+    assert set(cv["components"]) == {"mlp", "svr[embedding]", "svr[metadata]", "svr", "blend"}
     sub = pd.read_csv(pipeline_run / "submissions/tiny/submission.csv", dtype={"Id": str})
     test = pd.read_csv(pipeline_run / "data/tiny/test.csv", dtype={"Id": str})
     assert list(sub.columns) == ["Id", "Pawpularity"]
@@ -139,3 +149,20 @@ def test_missing_pretrained_weights_stop_the_run_before_training(tmp_path, tiny_
     assert "backbone.weights: weights/swin_micro.safetensors not found" in out
     assert not list((workdir / "models/tiny").glob("fold*/best.pt"))
     assert not (workdir / "models/tiny/fold0/state").exists()
+
+
+def test_svr_tuning_refits_only_the_svr_stage(pipeline_run, tmp_path):
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(pipeline_run, workdir, symlinks=True)
+    (workdir / "tune.yaml").write_text("svr:\n  grid: {C: [0.001, 20.0], epsilon: [1.0]}\n")
+    exp = workdir / "models" / "tiny"
+    before = {p: p.stat().st_mtime_ns for p in exp.rglob("*") if p.is_file()}
+    run_snakemake(workdir, "--cores", "2", "--configfile", "config/config.yaml", "tune.yaml")
+    changed = {p.relative_to(exp).as_posix() for p in before if p.stat().st_mtime_ns != before[p]}
+    assert not any(c.endswith(("best.pt", "embeddings.npz", "metrics.csv")) for c in changed), sorted(changed)
+    assert {"fold0/svr.pkl", "fold1/svr.pkl", "cv.json"} <= changed
+    tuning = json.loads((exp / "svr_tuning.json").read_text())
+    assert tuning["best"]["C"] == 20.0 and len(tuning["grid"]) == 2
+    assert json.loads((exp / "cv.json").read_text())["svr_tuning"]["C"] == 20.0

@@ -23,7 +23,10 @@ def best_weight(mlp: np.ndarray, svr: np.ndarray, target: np.ndarray, step: floa
 
 def _merge(mlp: pd.DataFrame, svr: pd.DataFrame, what: str) -> pd.DataFrame:
     merged = mlp.rename(columns={"pred": "mlp"}).merge(
-        svr[["Id", "pred"]].rename(columns={"pred": "svr"}), on="Id", how="outer", indicator=True
+        svr[["Id", "pred", *[c for c in svr.columns if c.startswith("svr[")]]].rename(columns={"pred": "svr"}),
+        on="Id",
+        how="outer",
+        indicator=True,
     )
     if (merged["_merge"] != "both").any():
         bad = merged.loc[merged["_merge"] != "both", "Id"].tolist()[:5]

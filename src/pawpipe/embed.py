@@ -26,6 +26,7 @@ def embed_fold(
     device: str,
     amp: str,
     threads: int,
+    tta_hflip: bool = False,
     out_npz: str,
     out_oof: str,
     out_test: str,
@@ -44,10 +45,10 @@ def embed_fold(
     train_images, test_images = open_cache(train_npy), open_cache(test_npy)
     with explain_oom("embed"):
         train_pred, train_emb = predict(
-            model, train_images, np.arange(len(folds)), batch_size, norm, dtype, "embed train"
+            model, train_images, np.arange(len(folds)), batch_size, norm, dtype, "embed train", tta_hflip
         )
         test_pred, test_emb = predict(
-            model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype, "embed test"
+            model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype, "embed test", tta_hflip
         )
 
     val = folds["fold"].to_numpy() == fold

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import decode_all
-from .data import TARGET, DataError, check_image_files, check_table, image_path, read_table
+from .data import METADATA, TARGET, DataError, check_image_files, check_table, image_path, read_table
 from .io import read_json, write_csv
 from .logs import log
 from .model import load_checkpoint
@@ -38,6 +38,22 @@ def load_test_images(data_dir: Path, ids: list[str], size: int, workers: int) ->
     if problems:
         raise DataError(problems)
     return images
+
+
+def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataFrame) -> np.ndarray:
+    """The SVR's input in the order it was fitted on (see pawpipe.features)."""
+    parts = []
+    for name in feature_sets:
+        if name == "embedding":
+            parts.append(embeddings)
+        elif name == "metadata":
+            parts.append(test[METADATA].to_numpy(np.float32))
+        else:
+            raise ValueError(
+                f"the packaged SVR uses feature set {name!r} from another experiment; package "
+                f"experiments without svr.features.experiments for the code competition"
+            )
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def predict_package(
@@ -64,8 +80,17 @@ def predict_package(
             images_at[size] = load_test_images(data_dir, ids, size, workers)
         norm = Normalizer(args["mean"], args["std"], dev)
         amp = amp_dtype(manifest["amp"], dev)
-        mlp, emb = predict(model, images_at[size], np.arange(len(ids)), manifest["embed_batch_size"], norm, amp)
-        svr = SVRHead.load(str(fold_dir / "svr.pkl")).predict(emb)
+        mlp, emb = predict(
+            model,
+            images_at[size],
+            np.arange(len(ids)),
+            manifest["embed_batch_size"],
+            norm,
+            amp,
+            hflip=manifest.get("tta_hflip", False),
+        )
+        head = SVRHead.load(str(fold_dir / "svr.pkl"))
+        svr = head.predict(svr_features(head.feature_sets, emb, test))
         w = read_json(fold_dir / "blend.json")["weight_mlp"]
         blends.append(w * mlp.astype(np.float64) + (1 - w) * svr)
         log.info("fold %d: predicted %d test images (weight on MLP %.2f)", fold, len(ids), w)

@@ -163,6 +163,7 @@ def package(
                 "exp": exp,
                 "folds": folds,
                 "embed_batch_size": resolved_config["embed"]["batch_size"],
+                "tta_hflip": resolved_config["embed"].get("tta_hflip", False),
                 "amp": resolved_config["train"]["amp"],
                 "config": resolved_config,
             },

@@ -14,9 +14,16 @@ HEADS = ("mlp", "svr", "blend")
 
 
 def cv_report(
-    *, oof_csvs: list[str], blend_jsons: list[str], folds_csv: str, exp: str, out_json: str, out_oof: str
+    *,
+    oof_csvs: list[str],
+    blend_jsons: list[str],
+    folds_csv: str,
+    exp: str,
+    out_json: str,
+    out_oof: str,
+    tuning_json: str | None = None,
 ) -> dict:
-    """CV RMSE of each head and the blend over all OOF rows, plus a per-fold table."""
+    """CV RMSE of every component over all OOF rows (each head, each SVR feature set, the blend), per fold too."""
     oof = pd.concat([pd.read_csv(p, dtype={"Id": str}) for p in oof_csvs], ignore_index=True)
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     if sorted(oof["Id"]) != sorted(folds["Id"]):
@@ -24,6 +31,7 @@ def cv_report(
     target = oof[TARGET].to_numpy(float)
     # The honest floor: each fold predicts its training rows' mean.
     mean_pred = oof["fold"].map({k: folds.loc[folds["fold"] != k, TARGET].mean() for k in oof["fold"].unique()})
+    components = [c for c in oof.columns if c.startswith("svr[")]
     per_fold = []
     for blend_json in blend_jsons:
         s = read_json(blend_json)
@@ -33,8 +41,16 @@ def cv_report(
         "n_folds": len(per_fold),
         "n_oof": len(oof),
         "rmse": {**{h: rmse(oof[h], target) for h in HEADS}, "mean_predictor": rmse(mean_pred, target)},
+        "components": {
+            "mlp": rmse(oof["mlp"], target),
+            **{c: rmse(oof[c], target) for c in components},
+            "svr": rmse(oof["svr"], target),
+            "blend": rmse(oof["blend"], target),
+        },
         "folds": sorted(per_fold, key=lambda r: r["fold"]),
     }
+    if tuning_json:
+        report["svr_tuning"] = read_json(tuning_json)["best"]
     write_csv(oof.sort_values(["fold", "Id"]), out_oof)
     write_json(report, out_json)
     log.info("\n%s", format_cv_table(report))
@@ -53,6 +69,12 @@ def format_cv_table(report: dict) -> str:
     t = report["rmse"]
     lines.append(f"{'all':>6} {report['n_oof']:>6} {t['mlp']:>8.3f} {t['svr']:>8.3f} {t['blend']:>8.3f}")
     lines.append(f"predicting each fold's training mean: {t['mean_predictor']:.3f}")
+    extra = {k: v for k, v in report.get("components", {}).items() if k.startswith("svr[")}
+    if extra:
+        lines.append("SVR on each feature set alone: " + ", ".join(f"{k} {v:.3f}" for k, v in extra.items()))
+    if "svr_tuning" in report:
+        b = report["svr_tuning"]
+        lines.append(f"SVR tuned on OOF RMSE: C={b['C']:g}, epsilon={b['epsilon']:g}")
     return "\n".join(lines)
 
 

@@ -70,8 +70,13 @@ def predict(
     norm: Normalizer,
     amp: torch.dtype | None,
     desc: str = "predict",
+    hflip: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pawpularity predictions (1..100 scale) and embeddings for images[indices], in that order."""
+    """Pawpularity predictions (1..100 scale) and embeddings for images[indices], in that order.
+
+    With `hflip`, each image is also seen mirrored: probabilities and embeddings are the means of
+    both views, so an image and its mirror get the same outputs.
+    """
     model.eval()
     preds, feats = [], []
     bar = tqdm(range(0, len(indices), batch_size), desc=desc, unit="batch", disable=None, leave=False)
@@ -79,10 +84,15 @@ def predict(
         idx = indices[start : start + batch_size]
         x = norm(torch.from_numpy(np.ascontiguousarray(images[np.sort(idx)])))
         order = np.argsort(np.argsort(idx))  # memmap reads want sorted indices; restore the order asked
-        with autocast(norm.device, amp):
-            logits, f = model(x)
-        preds.append((torch.sigmoid(logits.float()) * 100).cpu().numpy()[order])
-        feats.append(f.float().cpu().numpy()[order])
+        views = [x, x.flip(3)] if hflip else [x]
+        prob, emb = 0, 0
+        for view in views:
+            with autocast(norm.device, amp):
+                logits, f = model(view)
+            prob = prob + torch.sigmoid(logits.float())
+            emb = emb + f.float()
+        preds.append((prob / len(views) * 100).cpu().numpy()[order])
+        feats.append((emb / len(views)).cpu().numpy()[order])
     dim = model.backbone.num_features
     return (
         np.concatenate(preds) if preds else np.zeros(0, np.float32),

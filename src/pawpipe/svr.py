@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,9 @@ class SVRConfig:
     kernel: str = "rbf"
     gamma: str | float = "scale"
     cache_size: float = 1024.0
+    clip_target: float | None = None
+    features: dict = field(default_factory=lambda: {"embedding": True, "metadata": False, "experiments": []})
+    grid: dict | None = None
 
 
 def cuml_status() -> tuple[bool, str]:
@@ -87,7 +90,14 @@ class SVRHead:
     def save(self, path: str) -> None:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             pickle.dump(
-                {"backend": self.backend, "config": self.cfg.__dict__, "scaler": self.scaler, "model": self.model}, fh
+                {
+                    "backend": self.backend,
+                    "config": self.cfg.__dict__,
+                    "scaler": self.scaler,
+                    "model": self.model,
+                    "feature_sets": getattr(self, "feature_sets", ["embedding"]),
+                },
+                fh,
             )
 
     @classmethod
@@ -103,6 +113,7 @@ class SVRHead:
         head = cls.__new__(cls)
         head.backend, head.cfg = saved["backend"], SVRConfig(**saved["config"])
         head.scaler, head.model = saved["scaler"], saved["model"]
+        head.feature_sets = saved.get("feature_sets", ["embedding"])
         return head
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -112,43 +123,92 @@ class SVRHead:
         return np.asarray(out, dtype=np.float64).ravel()
 
 
-def fit_fold(
-    *, embeddings: str, folds_csv: str, fold: int, cfg: SVRConfig, out_model: str, out_oof: str, out_test: str
-) -> dict[str, Any]:
-    emb = np.load(embeddings)
-    folds = pd.read_csv(folds_csv, dtype={"Id": str})
-    if not np.array_equal(emb["train_ids"], folds["Id"].to_numpy(str)):
-        raise ValueError(f"{embeddings} rows do not match {folds_csv}; rerun the embed rule for fold {fold}")
+def select_backend(cfg: SVRConfig, fold: int) -> str:
     ok, why = cuml_status() if cfg.backend != "sklearn" else (False, "not requested")
     backend = choose_backend(cfg.backend, ok, why)
-    log.info(
-        "fold %d: SVR backend %s (requested %s%s)",
-        fold,
-        backend,
-        cfg.backend,
-        "" if backend == "cuml" or cfg.backend == "sklearn" else f"; cuML unavailable: {why}",
+    fallback = "" if backend == "cuml" or cfg.backend == "sklearn" else f"; cuML unavailable: {why}"
+    log.info("fold %d: SVR backend %s (requested %s%s)", fold, backend, cfg.backend, fallback)
+    return backend
+
+
+def fit_target(y: np.ndarray, cfg: SVRConfig) -> np.ndarray:
+    """The target the SVR fits: optionally clipped (the rare very high scores are mostly noise)."""
+    return np.minimum(y, cfg.clip_target) if cfg.clip_target is not None else y
+
+
+def fit_fold(
+    *,
+    embeddings: str,
+    folds_csv: str,
+    fold: int,
+    cfg: SVRConfig,
+    out_model: str,
+    out_oof: str,
+    out_test: str,
+    train_table: str | None = None,
+    test_table: str | None = None,
+    tuning: str | None = None,
+) -> dict[str, Any]:
+    from .features import combine, load_feature_sets, other_experiment_files
+    from .io import read_json
+
+    folds = pd.read_csv(folds_csv, dtype={"Id": str})
+    others = other_experiment_files(cfg.features.get("experiments") or [], fold)
+    sets = load_feature_sets(
+        embeddings=embeddings,
+        folds=folds,
+        use=cfg.features,
+        train_table=train_table,
+        test_table=test_table,
+        other_embeddings=others[0],
+        other_folds=others[1],
     )
+    if tuning:
+        best = read_json(tuning)["best"]
+        cfg = replace(cfg, C=best["C"], epsilon=best["epsilon"])
+        log.info("fold %d: C=%g, epsilon=%g from %s", fold, cfg.C, cfg.epsilon, tuning)
+    backend = select_backend(cfg, fold)
     val = folds["fold"].to_numpy() == fold
     y = folds[TARGET].to_numpy(np.float64)
+    y_fit = fit_target(y[~val], cfg)
+    test_ids = np.load(embeddings)["test_ids"]
 
-    t0 = time.perf_counter()
-    head = SVRHead(backend, cfg).fit(emb["train"][~val], y[~val])
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    oof_pred, test_pred = head.predict(emb["train"][val]), head.predict(emb["test"])
-    predict_s = time.perf_counter() - t0
-
-    oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=oof_pred)
-    rmse = float(np.sqrt(np.mean((oof_pred - y[val]) ** 2)))
-    head.save(out_model)
+    # The SVR on all enabled sets together, and (for the report) on each set alone.
+    components = {"pred": combine(sets)}
+    if len(sets) > 1:
+        components.update({f"svr[{name}]": pair for name, pair in sets.items()})
+    oof = folds.loc[val, ["Id", "fold", TARGET]].copy()
+    test = pd.DataFrame({"Id": test_ids})
+    timings = {}
+    for name, (x_train, x_test) in components.items():
+        t0 = time.perf_counter()
+        head = SVRHead(backend, cfg).fit(x_train[~val], y_fit)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        oof[name], test[name] = head.predict(x_train[val]), head.predict(x_test)
+        timings[name] = (fit_s, time.perf_counter() - t0)
+        if name == "pred":
+            head.feature_sets = list(sets)
+            head.save(out_model)
+    rmse = float(np.sqrt(np.mean((oof["pred"] - y[val]) ** 2)))
     write_csv(oof, out_oof)
-    write_csv(pd.DataFrame({"Id": emb["test_ids"], "pred": test_pred}), out_test)
+    write_csv(test, out_test)
+    fit_s, predict_s = timings["pred"]
     log.info(
-        "fold %d: SVR fit %.2fs on %s, predict %.2fs; OOF RMSE %.4f",
+        "fold %d: SVR on %s (%d features) fit %.2fs, predict %.2fs; OOF RMSE %.4f",
         fold,
+        "+".join(sets),
+        components["pred"][0].shape[1],
         fit_s,
-        emb["train"][~val].shape,
         predict_s,
         rmse,
     )
-    return {"backend": backend, "rmse": rmse, "fit_s": fit_s, "predict_s": predict_s}
+    return {
+        "backend": backend,
+        "rmse": rmse,
+        "fit_s": fit_s,
+        "predict_s": predict_s,
+        "C": cfg.C,
+        "epsilon": cfg.epsilon,
+        "features": list(sets),
+    }

@@ -52,6 +52,47 @@ def get_svr_env():
     return RAPIDS_ENV if config["svr"]["backend"] == "cuml" else TORCH_ENV
 
 
+def get_svr_features_input(exp, folds):
+    """Tables for the metadata feature set; other experiments' embeddings for the same folds."""
+    inputs = {}
+    if config["svr"]["features"]["metadata"]:
+        inputs.update(train_table=get_table("train"), test_table=get_table("test"))
+    for other in config["svr"]["features"]["experiments"]:
+        inputs[f"exp_{other}"] = [f"models/{other}/fold{k}/embeddings.npz" for k in folds]
+        inputs[f"exp_{other}_folds"] = f"models/{other}/folds.csv"
+    return inputs
+
+
+def get_svr_input(wildcards):
+    inputs = {
+        "embeddings": f"models/{wildcards.exp}/fold{wildcards.fold}/embeddings.npz",
+        "folds": f"models/{wildcards.exp}/folds.csv",
+        **get_svr_features_input(wildcards.exp, [wildcards.fold]),
+    }
+    if config["svr"]["grid"]:
+        inputs["tuning"] = f"models/{wildcards.exp}/svr_tuning.json"
+    return inputs
+
+
+def get_svr_tune_input(wildcards):
+    return {
+        "embeddings": get_fold_files("embeddings.npz"),
+        "folds": f"models/{wildcards.exp}/folds.csv",
+        **get_svr_features_input(wildcards.exp, FOLDS),
+    }
+
+
+def get_report_input(wildcards):
+    inputs = {
+        "oof": get_fold_files("blend_oof.csv"),
+        "summaries": get_fold_files("blend.json"),
+        "folds": f"models/{wildcards.exp}/folds.csv",
+    }
+    if config["svr"]["grid"]:
+        inputs["tuning"] = f"models/{wildcards.exp}/svr_tuning.json"
+    return inputs
+
+
 def get_fold_files(name):
     """One artifact of every fold, e.g. get_fold_files('blend_oof.csv')."""
     return [f"models/{EXP}/fold{k}/{name}" for k in FOLDS]

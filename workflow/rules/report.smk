@@ -1,8 +1,6 @@
 rule report:
     input:
-        oof=get_fold_files("blend_oof.csv"),
-        summaries=get_fold_files("blend.json"),
-        folds="models/{exp}/folds.csv",
+        unpack(get_report_input),
     output:
         cv="models/{exp}/cv.json",
         oof="models/{exp}/oof.csv",

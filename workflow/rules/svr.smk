@@ -1,7 +1,24 @@
+rule svr_tune:
+    input:
+        unpack(get_svr_tune_input),
+    output:
+        "models/{exp}/svr_tuning.json",
+    log:
+        "models/{exp}/logs/svr_tune.log",
+    conda:
+        get_svr_env()
+    threads: 1
+    resources:
+        gpu=0 if config["svr"]["backend"] == "sklearn" else 1,
+    params:
+        svr=config["svr"],
+    script:
+        "../scripts/svr_tune.py"
+
+
 rule svr:
     input:
-        embeddings="models/{exp}/fold{fold}/embeddings.npz",
-        folds="models/{exp}/folds.csv",
+        unpack(get_svr_input),
     output:
         model="models/{exp}/fold{fold}/svr.pkl",
         oof="models/{exp}/fold{fold}/svr_oof.csv",

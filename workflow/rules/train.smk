@@ -58,6 +58,7 @@ rule embed:
     params:
         fold=lambda w: int(w.fold),
         batch_size=config["embed"]["batch_size"],
+        tta_hflip=config["embed"]["tta_hflip"],
         device=config["train"]["device"],
         amp=config["train"]["amp"],
     script:

@@ -20,6 +20,7 @@ with (
         device=sm.params.device,
         amp=sm.params.amp,
         threads=sm.threads,
+        tta_hflip=sm.params.tta_hflip,
         out_npz=sm.output.embeddings,
         out_oof=sm.output.oof,
         out_test=sm.output.test,

@@ -11,5 +11,6 @@ with job_logging(sm.log[0]), tracked(sm.params.exp, "report") as tracker:
         exp=sm.params.exp,
         out_json=sm.output.cv,
         out_oof=sm.output.oof,
+        tuning_json=sm.input.get("tuning"),
     )
     tracker.summary({f"cv_rmse_{k}": v for k, v in report["rmse"].items()})

@@ -17,5 +17,8 @@ with (
         out_model=sm.output.model,
         out_oof=sm.output.oof,
         out_test=sm.output.test,
+        train_table=sm.input.get("train_table"),
+        test_table=sm.input.get("test_table"),
+        tuning=sm.input.get("tuning"),
     )
-    tracker.summary(result)
+    tracker.summary({k: v for k, v in result.items() if k != "features"})

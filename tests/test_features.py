@@ -1,0 +1,132 @@
+"""SVR feature sets, tuning and target clipping on data with a known structure."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pawpipe.data import METADATA
+from pawpipe.svr import SVRConfig, fit_fold
+from pawpipe.tune import tune_svr
+
+
+@pytest.fixture
+def fold_data(tmp_path):
+    """Embeddings that carry little of the score and metadata that carries most of it."""
+    rng = np.random.default_rng(0)
+    n, m = 300, 20
+    ids = [f"{i:032x}" for i in range(n)]
+    meta = rng.integers(0, 2, size=(n, len(METADATA)))
+    score = np.clip(20 + 30 * meta[:, 0] + 20 * meta[:, 3] + rng.normal(0, 5, n), 1, 100).round()
+    emb = rng.normal(size=(n, 16)).astype(np.float32)
+    emb[:, 0] += (score - score.mean()) / score.std() * 0.3  # a weak trace of the signal
+    folds = pd.DataFrame({"Id": ids, "Pawpularity": score.astype(int), "fold": np.arange(n) % 3})
+    folds.to_csv(tmp_path / "folds.csv", index=False)
+    pd.DataFrame(meta, columns=METADATA).assign(Id=ids, Pawpularity=score.astype(int)).to_csv(
+        tmp_path / "train.csv", index=False
+    )
+    test_ids = [f"t{i}" for i in range(m)]
+    pd.DataFrame(rng.integers(0, 2, size=(m, len(METADATA))), columns=METADATA).assign(Id=test_ids).to_csv(
+        tmp_path / "test.csv", index=False
+    )
+    for k in range(3):
+        np.savez(
+            tmp_path / f"emb{k}.npz",
+            train=emb,
+            test=rng.normal(size=(m, 16)).astype(np.float32),
+            train_ids=np.array(ids),
+            test_ids=np.array(test_ids),
+        )
+    return tmp_path
+
+
+def run_fold(d, features, **cfg):
+    out = {k: str(d / f"svr_{k}.csv") for k in ("oof", "test")}
+    result = fit_fold(
+        embeddings=str(d / "emb0.npz"),
+        folds_csv=str(d / "folds.csv"),
+        fold=0,
+        cfg=SVRConfig(backend="sklearn", features=features, **cfg),
+        out_model=str(d / "svr.pkl"),
+        out_oof=out["oof"],
+        out_test=out["test"],
+        train_table=str(d / "train.csv"),
+        test_table=str(d / "test.csv"),
+    )
+    return result, pd.read_csv(out["oof"]), pd.read_csv(out["test"])
+
+
+def test_a_feature_set_that_carries_the_signal_lowers_the_rmse(fold_data):
+    alone, _, _ = run_fold(fold_data, {"embedding": True, "metadata": False, "experiments": []})
+    both, oof, test = run_fold(fold_data, {"embedding": True, "metadata": True, "experiments": []})
+    assert both["rmse"] < 0.6 * alone["rmse"]
+    assert both["features"] == ["embedding", "metadata"]
+    # Each set alone is reported beside the combination, for the CV report.
+    assert {"pred", "svr[embedding]", "svr[metadata]"} <= set(oof.columns) and "svr[metadata]" in test.columns
+    rmse = lambda c: np.sqrt(np.mean((oof[c] - oof["Pawpularity"]) ** 2))  # noqa: E731
+    assert rmse("svr[metadata]") < rmse("svr[embedding]")
+    assert rmse("svr[embedding]") == pytest.approx(alone["rmse"])
+
+
+def test_clipping_the_target_caps_what_the_svr_learns(fold_data):
+    _, oof, _ = run_fold(fold_data, {"embedding": True, "metadata": True, "experiments": []}, clip_target=40)
+    _, free, _ = run_fold(fold_data, {"embedding": True, "metadata": True, "experiments": []})
+    high = oof["Pawpularity"] > 55  # rows whose score lies above the clip
+    assert free.loc[high, "pred"].mean() > 55 and oof.loc[high, "pred"].mean() < 45
+    assert np.quantile(oof["pred"], 0.9) <= 41
+
+
+def test_tuning_prefers_a_sensible_c_and_is_used_by_the_fold(fold_data):
+    features = {"embedding": True, "metadata": True, "experiments": []}
+    cfg = SVRConfig(backend="sklearn", features=features, grid={"C": [1e-3, 20.0], "epsilon": [1.0]})
+    summary = tune_svr(
+        embeddings=[str(fold_data / f"emb{k}.npz") for k in range(3)],
+        folds_csv=str(fold_data / "folds.csv"),
+        cfg=cfg,
+        out_json=str(fold_data / "tuning.json"),
+        train_table=str(fold_data / "train.csv"),
+        test_table=str(fold_data / "test.csv"),
+    )
+    assert summary["best"]["C"] == 20.0 and summary["fits"] == 6
+    assert summary["best"]["oof_rmse"] == min(r["oof_rmse"] for r in summary["grid"])
+    result = fit_fold(
+        embeddings=str(fold_data / "emb0.npz"),
+        folds_csv=str(fold_data / "folds.csv"),
+        fold=0,
+        cfg=SVRConfig(backend="sklearn", features=features, C=1e-3),
+        out_model=str(fold_data / "m.pkl"),
+        out_oof=str(fold_data / "o.csv"),
+        out_test=str(fold_data / "t.csv"),
+        train_table=str(fold_data / "train.csv"),
+        test_table=str(fold_data / "test.csv"),
+        tuning=str(fold_data / "tuning.json"),
+    )
+    assert result["C"] == 20.0
+    assert json.loads((fold_data / "tuning.json").read_text())["best"]["C"] == 20.0
+
+
+def test_other_experiments_must_share_the_folds(fold_data):
+    from pawpipe.features import load_feature_sets
+
+    folds = pd.read_csv(fold_data / "folds.csv", dtype={"Id": str})
+    shifted = folds.assign(fold=(folds["fold"] + 1) % 3)
+    shifted.to_csv(fold_data / "other_folds.csv", index=False)
+    with pytest.raises(ValueError, match="other folds"):
+        load_feature_sets(
+            embeddings=str(fold_data / "emb0.npz"),
+            folds=folds,
+            use={"embedding": True},
+            other_embeddings={"b": str(fold_data / "emb1.npz")},
+            other_folds={"b": str(fold_data / "other_folds.csv")},
+        )
+    sets = load_feature_sets(
+        embeddings=str(fold_data / "emb0.npz"),
+        folds=folds,
+        use={"embedding": True},
+        other_embeddings={"b": str(fold_data / "emb1.npz")},
+        other_folds={"b": str(fold_data / "folds.csv")},
+    )
+    assert list(sets) == ["embedding", "exp:b"]
