@@ -66,3 +66,19 @@ def other_experiment_files(experiments: list[str], fold: int) -> tuple[dict[str,
                 f"experiment first (snakemake --configfile <its config>)"
             )
     return emb, folds
+
+
+def fold_feature_sets(
+    *, embeddings: str, folds: pd.DataFrame, fold: int, use: dict, train_table: str | None, test_table: str | None
+) -> FeatureSets:
+    """The feature sets of one fold, with other experiments' embeddings for the same fold."""
+    other_emb, other_folds = other_experiment_files(use.get("experiments") or [], fold)
+    return load_feature_sets(
+        embeddings=embeddings,
+        folds=folds,
+        use=use,
+        train_table=train_table,
+        test_table=test_table,
+        other_embeddings=other_emb,
+        other_folds=other_folds,
+    )

@@ -149,19 +149,12 @@ def fit_fold(
     test_table: str | None = None,
     tuning: str | None = None,
 ) -> dict[str, Any]:
-    from .features import combine, load_feature_sets, other_experiment_files
+    from .features import combine, fold_feature_sets
     from .io import read_json
 
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
-    others = other_experiment_files(cfg.features.get("experiments") or [], fold)
-    sets = load_feature_sets(
-        embeddings=embeddings,
-        folds=folds,
-        use=cfg.features,
-        train_table=train_table,
-        test_table=test_table,
-        other_embeddings=others[0],
-        other_folds=others[1],
+    sets = fold_feature_sets(
+        embeddings=embeddings, folds=folds, fold=fold, use=cfg.features, train_table=train_table, test_table=test_table
     )
     if tuning:
         best = read_json(tuning)["best"]

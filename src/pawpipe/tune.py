@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .data import TARGET
-from .features import combine, load_feature_sets, other_experiment_files
+from .features import combine, fold_feature_sets
 from .io import write_json
 from .logs import log
 from .svr import SVRConfig, SVRHead, fit_target, select_backend
@@ -30,15 +30,8 @@ def tune_svr(
     y = folds[TARGET].to_numpy(np.float64)
     features = []
     for k, path in zip(fold_ids, embeddings, strict=True):
-        others = other_experiment_files(cfg.features.get("experiments") or [], k)
-        sets = load_feature_sets(
-            embeddings=path,
-            folds=folds,
-            use=cfg.features,
-            train_table=train_table,
-            test_table=test_table,
-            other_embeddings=others[0],
-            other_folds=others[1],
+        sets = fold_feature_sets(
+            embeddings=path, folds=folds, fold=k, use=cfg.features, train_table=train_table, test_table=test_table
         )
         features.append(combine(sets)[0])
     backend = select_backend(cfg, -1)
