@@ -13,6 +13,8 @@
 #   models/{exp}/report/*.svg cv_table.csv                figures and table for `snakemake --report`
 #   submissions/{exp}/submission.csv                      Id,Pawpularity
 #   submissions/{exp}/kaggle/dataset/ kernel/             code-competition package (rule package)
+#   models/ensemble-{name}/ensemble.json oof.csv          weights across experiments' heads (rule ensemble)
+#   submissions/ensemble-{name}/submission.csv            the ensemble's submission
 #   models/{exp}/logs/*.log                               one log per job
 
 
@@ -44,6 +46,7 @@ rule all:
         f"models/{EXP}/cv.json",
         f"submissions/{EXP}/submission.csv",
         f"models/{EXP}/report/cv_table.csv",
+        f"submissions/ensemble-{ENSEMBLE}/submission.csv" if is_ensemble() else [],
 
 
 onsuccess:

@@ -130,3 +130,43 @@ def test_other_experiments_must_share_the_folds(fold_data):
         other_folds={"b": str(fold_data / "folds.csv")},
     )
     assert list(sets) == ["embedding", "exp:b"]
+
+
+def test_imagenet_logits_come_from_the_pretrained_classifier(tmp_path):
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from conftest import load_config
+    from pawpipe.config import resolve_model_args
+    from pawpipe.logits import imagenet_logits
+
+    cfg = load_config()
+    args = resolve_model_args(cfg["backbone"], cfg["head"], 64)
+    source = timm.create_model(args["name"], pretrained=False, **args["kwargs"]).eval()
+    save_file(source.state_dict(), tmp_path / "w.safetensors")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 5), ("test", 3)):
+        np.save(tmp_path / f"{split}.npy", rng.integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8))
+        (tmp_path / f"{split}.json").write_text(json.dumps({"ids": [f"{split}{i}" for i in range(n)]}))
+    imagenet_logits(
+        model_args={**args, "pretrained": True, "weights": str(tmp_path / "w.safetensors")},
+        train_npy=str(tmp_path / "train.npy"),
+        test_npy=str(tmp_path / "test.npy"),
+        train_index=str(tmp_path / "train.json"),
+        test_index=str(tmp_path / "test.json"),
+        batch_size=4,
+        device="cpu",
+        amp="off",
+        threads=1,
+        hflip=False,
+        out_npz=str(tmp_path / "logits.npz"),
+    )
+    out = np.load(tmp_path / "logits.npz")
+    assert out["train"].shape == (5, 1000) and out["test"].shape == (3, 1000)
+    data_cfg = timm.data.resolve_model_data_config(source)
+    mean, std = np.array(data_cfg["mean"]), np.array(data_cfg["std"])
+    x = (np.load(tmp_path / "test.npy").astype(np.float32) / 255 - mean) / std
+    with torch.no_grad():
+        expected = source(torch.from_numpy(x.transpose(0, 3, 1, 2)).float()).numpy()
+    assert np.allclose(out["test"], expected, atol=1e-4)

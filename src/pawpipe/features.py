@@ -25,6 +25,7 @@ def load_feature_sets(
     test_table: str | None = None,
     other_embeddings: dict[str, str] | None = None,
     other_folds: dict[str, str] | None = None,
+    logits: str | None = None,
 ) -> FeatureSets:
     emb = np.load(embeddings)
     if not np.array_equal(emb["train_ids"], folds["Id"].to_numpy(str)):
@@ -36,6 +37,13 @@ def load_feature_sets(
         train = read_table(train_table).set_index("Id").loc[folds["Id"], METADATA]
         test = read_table(test_table).set_index("Id").loc[emb["test_ids"].astype(str), METADATA]
         sets["metadata"] = (train.to_numpy(np.float32), test.to_numpy(np.float32))
+    if use.get("logits", False):
+        if logits is None:
+            raise ValueError("svr.features.logits is on but no imagenet_logits.npz was given")
+        lg = np.load(logits)
+        if not np.array_equal(lg["train_ids"], folds["Id"].to_numpy(str)):
+            raise ValueError(f"{logits} rows do not match the folds file; rerun the imagenet_logits rule")
+        sets["logits"] = (lg["train"], lg["test"])
     for name, path in (other_embeddings or {}).items():
         other = pd.read_csv(other_folds[name], dtype={"Id": str})
         if not (other["Id"].equals(folds["Id"]) and other["fold"].equals(folds["fold"])):
@@ -69,7 +77,14 @@ def other_experiment_files(experiments: list[str], fold: int) -> tuple[dict[str,
 
 
 def fold_feature_sets(
-    *, embeddings: str, folds: pd.DataFrame, fold: int, use: dict, train_table: str | None, test_table: str | None
+    *,
+    embeddings: str,
+    folds: pd.DataFrame,
+    fold: int,
+    use: dict,
+    train_table: str | None,
+    test_table: str | None,
+    logits: str | None = None,
 ) -> FeatureSets:
     """The feature sets of one fold, with other experiments' embeddings for the same fold."""
     other_emb, other_folds = other_experiment_files(use.get("experiments") or [], fold)
@@ -81,4 +96,5 @@ def fold_feature_sets(
         test_table=test_table,
         other_embeddings=other_emb,
         other_folds=other_folds,
+        logits=logits,
     )

@@ -50,8 +50,8 @@ def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataF
             parts.append(test[METADATA].to_numpy(np.float32))
         else:
             raise ValueError(
-                f"the packaged SVR uses feature set {name!r} from another experiment; package "
-                f"experiments without svr.features.experiments for the code competition"
+                f"the packaged SVR uses feature set {name!r}, which the package cannot compute; package "
+                f"experiments without svr.features.logits / experiments for the code competition"
             )
     return np.concatenate(parts, axis=1).astype(np.float32)
 

@@ -151,6 +151,12 @@ def package(
 
     `files` maps best.pt / svr.pkl / blend.json to one path per fold, in the order of `folds`.
     """
+    features = resolved_config.get("svr", {}).get("features", {})
+    if features.get("logits") or features.get("experiments"):
+        raise KaggleError(
+            "the code-competition package computes embedding and metadata features only; this "
+            "experiment's SVR also uses svr.features.logits or .experiments: switch them off to package it"
+        )
     slug = f"pawpipe-{exp}".lower().replace("_", "-").replace(".", "-")
     with atomic_path(out_dataset) as ds:
         ds.mkdir()

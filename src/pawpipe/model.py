@@ -63,8 +63,11 @@ def _unreachable(name: str, why: str) -> RuntimeError:
     )
 
 
-def _create_backbone(args: dict[str, Any], load_pretrained: bool) -> nn.Module:
+def _create_backbone(args: dict[str, Any], load_pretrained: bool, num_classes: int | None = 0) -> nn.Module:
+    """timm model without its classifier (num_classes=0), or with timm's own head (num_classes=None)."""
     name, kwargs = args["name"], dict(args.get("kwargs") or {})
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
     pretrained = bool(args.get("pretrained")) and load_pretrained
     weights = args.get("weights")
     if pretrained and weights:
@@ -77,7 +80,7 @@ def _create_backbone(args: dict[str, Any], load_pretrained: bool) -> nn.Module:
     elif pretrained and not _weights_cached(name) and not hub_reachable():
         raise _unreachable(name, "no network connection to the Hugging Face hub and nothing in its local cache")
     try:
-        return timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
+        return timm.create_model(name, pretrained=pretrained, **kwargs)
     except (RuntimeError, OSError, ValueError) as exc:
         if not pretrained:
             raise
@@ -117,3 +120,8 @@ def check_pretrained(args: dict[str, Any]) -> dict[str, Any]:
     backbone = _create_backbone(args, load_pretrained=True)
     n = sum(p.numel() for p in backbone.parameters())
     return {"pretrained": True, "name": args["name"], "weights": args.get("weights") or "hub", "parameters": n}
+
+
+def create_classifier(args: dict[str, Any]) -> nn.Module:
+    """The pretrained network with its original (e.g. ImageNet-1k) head: the `logits` feature set."""
+    return _create_backbone(args, load_pretrained=True, num_classes=None)

@@ -25,7 +25,9 @@ class SVRConfig:
     gamma: str | float = "scale"
     cache_size: float = 1024.0
     clip_target: float | None = None
-    features: dict = field(default_factory=lambda: {"embedding": True, "metadata": False, "experiments": []})
+    features: dict = field(
+        default_factory=lambda: {"embedding": True, "metadata": False, "logits": False, "experiments": []}
+    )
     grid: dict | None = None
 
 
@@ -148,13 +150,20 @@ def fit_fold(
     train_table: str | None = None,
     test_table: str | None = None,
     tuning: str | None = None,
+    logits: str | None = None,
 ) -> dict[str, Any]:
     from .features import combine, fold_feature_sets
     from .io import read_json
 
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     sets = fold_feature_sets(
-        embeddings=embeddings, folds=folds, fold=fold, use=cfg.features, train_table=train_table, test_table=test_table
+        embeddings=embeddings,
+        folds=folds,
+        fold=fold,
+        use=cfg.features,
+        train_table=train_table,
+        test_table=test_table,
+        logits=logits,
     )
     if tuning:
         best = read_json(tuning)["best"]

@@ -24,6 +24,7 @@ def tune_svr(
     out_json: str,
     train_table: str | None = None,
     test_table: str | None = None,
+    logits: str | None = None,
 ) -> dict:
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     fold_ids = sorted(folds["fold"].unique())
@@ -31,7 +32,13 @@ def tune_svr(
     features = []
     for k, path in zip(fold_ids, embeddings, strict=True):
         sets = fold_feature_sets(
-            embeddings=path, folds=folds, fold=k, use=cfg.features, train_table=train_table, test_table=test_table
+            embeddings=path,
+            folds=folds,
+            fold=k,
+            use=cfg.features,
+            train_table=train_table,
+            test_table=test_table,
+            logits=logits,
         )
         features.append(combine(sets)[0])
     backend = select_backend(cfg, -1)

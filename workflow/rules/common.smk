@@ -31,6 +31,7 @@ RAPIDS_ENV = "../../envs/rapids.yaml"
 EXP = config["exp"]
 DATA = config["data"]["dir"].rstrip("/")
 FOLDS = list(range(config["folds"]["n_splits"]))
+ENSEMBLE = config["ensemble"]["name"]
 
 
 wildcard_constraints:
@@ -41,6 +42,19 @@ wildcard_constraints:
 
 def is_demo():
     return config["data"]["demo"]["enabled"]
+
+
+def is_ensemble():
+    return bool(config["ensemble"]["experiments"])
+
+
+def get_experiment_folds(exp):
+    """Fold numbers of another experiment, read from its folds file (this config's when it is ours)."""
+    if exp == EXP or not Path(f"models/{exp}/folds.csv").exists():
+        return FOLDS
+    import pandas as pd
+
+    return sorted(pd.read_csv(f"models/{exp}/folds.csv")["fold"].unique())
 
 
 def get_table(split):
@@ -57,6 +71,8 @@ def get_svr_features_input(exp, folds):
     inputs = {}
     if config["svr"]["features"]["metadata"]:
         inputs.update(train_table=get_table("train"), test_table=get_table("test"))
+    if config["svr"]["features"]["logits"]:
+        inputs["logits"] = f"models/{exp}/imagenet_logits.npz"
     for other in config["svr"]["features"]["experiments"]:
         inputs[f"exp_{other}"] = [f"models/{other}/fold{k}/embeddings.npz" for k in folds]
         inputs[f"exp_{other}_folds"] = f"models/{other}/folds.csv"

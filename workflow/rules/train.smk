@@ -63,3 +63,29 @@ rule embed:
         amp=config["train"]["amp"],
     script:
         "../scripts/embed.py"
+
+
+rule imagenet_logits:
+    input:
+        train_npy="models/{exp}/cache/train.npy",
+        test_npy="models/{exp}/cache/test.npy",
+        train_index="models/{exp}/cache/train.json",
+        test_index="models/{exp}/cache/test.json",
+        weights=get_pretrained_check,
+    output:
+        "models/{exp}/imagenet_logits.npz",
+    log:
+        "models/{exp}/logs/imagenet_logits.log",
+    conda:
+        TORCH_ENV
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        model_args=get_model_args(),
+        batch_size=config["embed"]["batch_size"],
+        device=config["train"]["device"],
+        amp=config["train"]["amp"],
+        tta_hflip=config["embed"]["tta_hflip"],
+    script:
+        "../scripts/imagenet_logits.py"

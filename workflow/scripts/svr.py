@@ -20,5 +20,6 @@ with (
         train_table=sm.input.get("train_table"),
         test_table=sm.input.get("test_table"),
         tuning=sm.input.get("tuning"),
+        logits=sm.input.get("logits"),
     )
     tracker.summary({k: v for k, v in result.items() if k != "features"})

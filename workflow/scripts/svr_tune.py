@@ -12,4 +12,5 @@ with job_logging(sm.log[0]), job_gpu(uses_gpu=sm.resources.gpu > 0):
         out_json=sm.output[0],
         train_table=sm.input.get("train_table"),
         test_table=sm.input.get("test_table"),
+        logits=sm.input.get("logits"),
     )
