@@ -15,7 +15,7 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
             "--json", str(out)]  # fmt: skip
     result = bench.main(args)
     printed = capsys.readouterr().out
-    for section in ("(a) training step", "(b) embedding extraction", "(c) SVR", "(d) data loading"):
+    for section in ("(a) training step", "(b) embedding extraction", "(c) SVR", "(d) data loading", "(e) fine-tuning"):
         assert section in printed
     saved = json.loads(out.read_text())
     assert saved["command"].startswith("python -m pawpipe.bench --steps 2")
@@ -26,3 +26,6 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     assert saved["train"]["loss_rel_diff"] == 0 and saved["embed"]["embedding_rel_err"] == 0
     assert saved["train"]["gflop_per_image"] > saved["embed"]["gflop_per_image"] > 0
     assert result["svr"]["rows"][0]["backend"] == "sklearn"
+    modes = {r["mode"]: r for r in saved["finetune"]}
+    assert modes["lora"]["trainable"] < 0.3 * modes["full"]["trainable"]
+    assert modes["frozen"]["trainable"] < modes["full"]["trainable"] == modes["full"]["total"]

@@ -17,8 +17,10 @@ from pawpipe.model import PawModel, create_model
 TIMING = ["train_img_s", "seconds"]
 
 
-def run(prepared_train, out, epochs=3, tracker=None):
+def run(prepared_train, out, epochs=3, tracker=None, finetune=None):
     root, cfg = prepared_train
+    if finetune:
+        cfg = {**cfg, "backbone": {**cfg["backbone"], "finetune": finetune}}
     tcfg = train_mod.TrainConfig.from_params({**cfg["train"], "epochs": epochs, "batch_size": 8}, seed=cfg["seed"])
     return train_mod.train_fold(
         folds_csv=str(root / "folds.csv"),
@@ -201,3 +203,45 @@ def test_flip_tta_makes_both_heads_mirror_invariant():
     p0, _ = predict(model, images, idx, 4, norm, None)
     pm0, _ = predict(model, mirrored, idx, 4, norm, None)
     assert not np.allclose(p0, pm0, atol=1e-5)  # without TTA the two views differ
+
+
+def trained_and_initial(prepared_train, out, finetune):
+    """best.pt's weights after 2 epochs, and the same model's weights before training."""
+    from pawpipe.model import load_checkpoint
+    from pawpipe.runtime import seed_everything
+
+    run(prepared_train, out, epochs=2, finetune=finetune)
+    model, ckpt = load_checkpoint(out / "best.pt")
+    cfg = prepared_train[1]
+    seed_everything(cfg["seed"])  # train_fold seeds like this before building the model
+    initial = create_model(ckpt["model_args"]).backbone.state_dict()
+    return model, ckpt, initial
+
+
+@pytest.mark.parametrize("mode", ["lora", "frozen"])
+def test_lora_and_frozen_train_far_fewer_weights_and_rebuild_from_the_checkpoint(prepared_train, tmp_path, mode):
+    from pawpipe.model import count_parameters, load_checkpoint
+
+    finetune = (
+        {"mode": "lora", "lora": {"r": 2, "alpha": 4}} if mode == "lora" else {"mode": "frozen", "freeze_stages": 1}
+    )
+    model, ckpt, initial = trained_and_initial(prepared_train, tmp_path, finetune)
+    assert ckpt["model_args"]["finetune"]["mode"] == mode
+    args = ckpt["model_args"]
+    total, trainable = count_parameters(create_model(args))
+    _, full = count_parameters(create_model({**args, "finetune": {"mode": "full"}}))
+    trained = model.backbone.state_dict()
+    if mode == "lora":
+        assert trainable < 0.3 * full and any("lora_A" in k for k in trained)
+        fixed = [k for k in trained if "lora_" not in k]
+    else:
+        assert trainable < full
+        fixed = [k for k in trained if k.startswith(("patch_embed.", "layers.0."))]
+    assert fixed and all(torch.equal(trained[k], initial[k]) for k in fixed), "a frozen weight moved"
+    moved = [k for k in trained if k not in fixed and not torch.equal(trained[k], initial[k])]
+    assert moved, "nothing in the backbone trained"
+    # Embeddings come from the adapted backbone rebuilt from the checkpoint alone.
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    again, _ = load_checkpoint(tmp_path / "best.pt")
+    assert torch.equal(model(x)[1], again.eval()(x)[1])

@@ -7,7 +7,8 @@
     configured) against an fp32 eager loop; (b) embedding extraction: the project's predict() against fp32
     eager; (c) SVR: scikit-learn against cuML (when it imports) on the same fold-sized embeddings, through
     the project's SVRHead (standardisation, data movement, OOF and test prediction) and cuML's raw fit;
-    (d) data loading alone from a decoded-image cache. Same model weights, batch and inputs for each pair.
+    (d) data loading alone from a decoded-image cache; (e) trainable parameters, speed and memory of the
+full / LoRA / frozen fine-tuning modes. Same model weights, batch and inputs for each pair.
 Prints img/s (median of --repeats interleaved timings, with their spread), the ratio to the baseline,
 the share of the chip's peak (MFU) and peak GPU memory.
 Numbers are printed, never asserted: the tests only run this on CPU as a smoke test.
@@ -30,7 +31,7 @@ import torch
 import yaml
 
 from .config import resolve_model_args
-from .model import create_model, resolve_normalization
+from .model import count_parameters, create_model, resolve_normalization
 from .runtime import Normalizer, amp_dtype, predict, resolve_device, set_threads
 from .svr import SVRConfig, SVRHead, cuml_status
 from .train import CachedImages, TrainConfig, TrainStep, build_augment, make_optimizer, set_grad_checkpointing
@@ -148,6 +149,39 @@ def bench_embed(base_model, args_model, cfg: TrainConfig, device, images, batch,
     return rows, {"embedding_rel_err": float(np.linalg.norm(a - b) / np.linalg.norm(b))}
 
 
+def bench_finetune(args_model, cfg: TrainConfig, device, x_uint8, target, steps, warmup, freeze_stages):
+    """Trainable parameters, training img/s and peak memory for full / LoRA / frozen, same inputs."""
+    rows = []
+    lora = (args_model.get("finetune") or {}).get("lora") or {}
+    modes = {
+        "full": {"mode": "full"},
+        "lora": {"mode": "lora", "lora": lora},
+        "frozen": {"mode": "frozen", "freeze_stages": freeze_stages},
+    }
+    for name, spec in modes.items():
+        torch.manual_seed(0)
+        model = create_model({**args_model, "finetune": spec}, load_pretrained=False).to(device).train()
+        total, trainable = count_parameters(model)
+        amp = amp_dtype(cfg.amp, device)
+        norm = Normalizer(args_model["mean"], args_model["std"], device)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
+        step = TrainStep(model, make_optimizer(model, cfg, device), scaler, device, amp)
+        x = norm(x_uint8)
+        reset_memory(device)
+        seconds = timed(lambda step=step, x=x: step(x, target), steps, warmup, device)
+        rows.append(
+            {
+                "mode": name,
+                "trainable": trainable,
+                "total": total,
+                "img_s": steps * len(x) / seconds,
+                "peak_gib": peak_memory(device),
+            }
+        )
+        del model, step
+    return rows
+
+
 def bench_svr(rows: int, dim: int, n_test: int, seed: int):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows + n_test, dim)).astype(np.float32)
@@ -245,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--svr-test", type=int, default=8, help="test rows predicted besides the OOF rows")
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: train,embed,svr,data")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: train,embed,finetune,svr,data")
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args(argv)
     repo_config = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
@@ -333,6 +367,18 @@ def main(argv: list[str] | None = None) -> dict:
         result["embed"] = {"rows": rows, "gflop_per_image": flops / 1e9, **check}
         report(f"(b) embedding extraction ({flops / 1e9:.2f} GFLOP/img fwd)", rows, flops)
         print(f"embeddings vs fp32: relative error {check['embedding_rel_err']:.2e}")
+    if "finetune" not in skip:
+        n_stages = len(config["backbone"]["kwargs"].get("depths", [0] * 4))
+        freeze = (config["backbone"].get("finetune") or {}).get("freeze_stages") or max(1, n_stages // 2)
+        rows = bench_finetune(args_model, cfg, device, x_uint8, target, a.steps, a.warmup, freeze)
+        result["finetune"] = rows
+        print(f"\n## (e) fine-tuning modes (frozen: patch embedding + {freeze} stages)")
+        print(f"{'mode':<8} {'trainable':>12} {'of total':>9} {'img/s':>10} {'vs full':>8} {'peak GiB':>9}")
+        for r in rows:
+            print(
+                f"{r['mode']:<8} {r['trainable']:>12,} {100 * r['trainable'] / r['total']:>8.2f}% "
+                f"{r['img_s']:>10,.1f} {r['img_s'] / rows[0]['img_s']:>7.2f}x {fmt(r['peak_gib']):>9}"
+            )
     if "svr" not in skip:
         rows, extra = bench_svr(a.svr_rows, a.svr_dim, a.svr_test, 0)
         result["svr"] = {"rows": rows, **extra}

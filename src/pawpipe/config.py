@@ -13,6 +13,7 @@ def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_siz
         "pretrained": bool(backbone.get("pretrained", False)),
         "weights": backbone.get("weights"),
         "kwargs": dict(backbone.get("kwargs") or {}),
+        "finetune": dict(backbone.get("finetune") or {"mode": "full"}),
         "head_hidden": int(head["hidden"]),
         "head_dropout": float(head["dropout"]),
         "image_size": int(image_size),

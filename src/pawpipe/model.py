@@ -89,7 +89,9 @@ def _create_backbone(args: dict[str, Any], load_pretrained: bool, num_classes: i
 
 def create_model(args: dict[str, Any], *, load_pretrained: bool = True) -> PawModel:
     """Build the model from `model_args`. `load_pretrained=False` when weights follow from a checkpoint."""
-    backbone = _create_backbone(args, load_pretrained)
+    from .finetune import apply_finetune
+
+    backbone = apply_finetune(_create_backbone(args, load_pretrained), args.get("finetune"))
     return PawModel(backbone, hidden=int(args["head_hidden"]), dropout=float(args["head_dropout"]))
 
 

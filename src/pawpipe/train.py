@@ -111,7 +111,8 @@ def set_grad_checkpointing(model: torch.nn.Module, which: bool | list[int]) -> N
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     # The fused CUDA kernel updates every parameter in one launch instead of several per tensor.
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda")
+    params = [p for p in model.parameters() if p.requires_grad]  # LoRA / frozen stages: the trainable part only
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda")
 
 
 class TrainStep:
