@@ -93,7 +93,7 @@ def test_unknown_augmentation_is_named():
 
 def test_gpu_out_of_memory_names_the_keys_that_reduce_memory(prepared_train, tmp_path, monkeypatch):
     # No GPU here: raise the error CUDA would raise, from inside the real training step.
-    def forward(self, x):
+    def forward(self, x, meta=None):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(PawModel, "forward", forward)
@@ -245,3 +245,36 @@ def test_lora_and_frozen_train_far_fewer_weights_and_rebuild_from_the_checkpoint
     model.eval()
     again, _ = load_checkpoint(tmp_path / "best.pt")
     assert torch.equal(model(x)[1], again.eval()(x)[1])
+
+
+def test_a_metadata_head_trains_and_reads_the_metadata(prepared_train, tmp_path):
+    from pawpipe.data import METADATA
+    from pawpipe.model import load_checkpoint
+    from pawpipe.runtime import Normalizer, predict
+
+    root, cfg = prepared_train
+    cfg = {**cfg, "head": {**cfg["head"], "metadata": True}}
+    tcfg = train_mod.TrainConfig.from_params({**cfg["train"], "epochs": 2, "batch_size": 8}, seed=cfg["seed"])
+    train_mod.train_fold(
+        folds_csv=str(root / "folds.csv"),
+        cache_npy=str(root / "train.npy"),
+        fold=0,
+        model_args=resolve_model_args(cfg["backbone"], cfg["head"], 32),
+        cfg=tcfg,
+        resolved_config=cfg,
+        out_best=str(tmp_path / "best.pt"),
+        out_metrics=str(tmp_path / "m.csv"),
+        state_dir=str(tmp_path / "state"),
+        train_table=str(root / "data" / "train.csv"),
+    )
+    model, ckpt = load_checkpoint(tmp_path / "best.pt")
+    assert ckpt["model_args"]["head_metadata"] and model.meta_dim == len(METADATA)
+    assert model.head[0].in_features == model.backbone.num_features + len(METADATA)
+    images = np.load(root / "train.npy")[:6]
+    norm = Normalizer(ckpt["model_args"]["mean"], ckpt["model_args"]["std"], torch.device("cpu"))
+    zeros, ones = np.zeros((6, 12), np.float32), np.ones((6, 12), np.float32)
+    p0, e0 = predict(model, images, np.arange(6), 4, norm, None, meta=zeros)
+    p1, e1 = predict(model, images, np.arange(6), 4, norm, None, meta=ones)
+    assert not np.allclose(p0, p1) and np.array_equal(e0, e1)  # the head reads it; embeddings do not
+    with pytest.raises(ValueError, match="head.metadata"):
+        predict(model, images, np.arange(6), 4, norm, None)

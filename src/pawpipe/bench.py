@@ -59,7 +59,8 @@ def flops_per_image(model, x: torch.Tensor, backward: bool) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        logits, _ = model(x[:1])
+        meta = torch.zeros(1, model.meta_dim) if model.meta_dim else None
+        logits, _ = model(x[:1], meta)
         if backward:
             logits.sum().backward()
     model.zero_grad(set_to_none=True)
@@ -98,9 +99,10 @@ def bench_train(base_model, args_model, cfg: TrainConfig, device, x_uint8, targe
             step = TrainStep(model.train(), optimizer, scaler, device, amp, compile=project and cfg.compile)
             x = norm(x_uint8)
             torch.manual_seed(0)  # same dropout masks for both modes' first step
-            losses[name] = float(step(x, target))  # first step, same weights and batch: compared below
+            meta = torch.zeros(len(x), model.meta_dim, device=device) if model.meta_dim else None
+            losses[name] = float(step(x, target, True, meta))  # first step, same weights and batch: compared below
             reset_memory(device)
-            seconds = timed(lambda step=step, x=x: step(x, target), steps, warmup, device)
+            seconds = timed(lambda step=step, x=x, m=meta: step(x, target, True, m), steps, warmup, device)
             times[name].append(steps * len(x) / seconds)
             info[name] = {
                 "peak_gib": peak_memory(device),
@@ -134,9 +136,11 @@ def bench_embed(base_model, args_model, cfg: TrainConfig, device, images, batch,
                 model.forward = torch.compile(model.forward)
             amp = amp_dtype(cfg.amp, device) if project else None
             norm = Normalizer(args_model["mean"], args_model["std"], device, channels_last)
-            _, outs[name] = predict(model, images, idx, batch, norm, amp, desc=f"embed {name}")
+            meta = np.zeros((len(images), model.meta_dim), np.float32) if model.meta_dim else None
+            _, outs[name] = predict(model, images, idx, batch, norm, amp, desc=f"embed {name}", meta=meta)
             reset_memory(device)
-            seconds = timed(lambda m=model, n=norm, p=amp: predict(m, images, idx, batch, n, p), steps, warmup, device)
+            run = lambda m=model, n=norm, p=amp, md=meta: predict(m, images, idx, batch, n, p, meta=md)  # noqa: E731
+            seconds = timed(run, steps, warmup, device)
             times[name].append(steps * len(idx) / seconds)
             info[name] = {
                 "peak_gib": peak_memory(device),
@@ -167,8 +171,9 @@ def bench_finetune(args_model, cfg: TrainConfig, device, x_uint8, target, steps,
         scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
         step = TrainStep(model, make_optimizer(model, cfg, device), scaler, device, amp)
         x = norm(x_uint8)
+        meta = torch.zeros(len(x), model.meta_dim, device=device) if model.meta_dim else None
         reset_memory(device)
-        seconds = timed(lambda step=step, x=x: step(x, target), steps, warmup, device)
+        seconds = timed(lambda step=step, x=x, m=meta: step(x, target, True, m), steps, warmup, device)
         rows.append(
             {
                 "mode": name,
@@ -238,7 +243,7 @@ def bench_data(rows: int, size: int, cfg: TrainConfig, device, workers: int, bat
             pass
         t0 = time.perf_counter()
         seen = 0
-        for xb, _ in loader:
+        for xb, _, _ in loader:
             xb = xb.to(device, non_blocking=True)
             seen += len(xb)
         sync(device)

@@ -16,5 +16,6 @@ def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_siz
         "finetune": dict(backbone.get("finetune") or {"mode": "full"}),
         "head_hidden": int(head["hidden"]),
         "head_dropout": float(head["dropout"]),
+        "head_metadata": bool(head.get("metadata", False)),
         "image_size": int(image_size),
     }

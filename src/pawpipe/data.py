@@ -123,6 +123,15 @@ def load_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[pd.
     return train, test
 
 
+def metadata_matrix(table: str | Path, ids: list[str]) -> np.ndarray:
+    """The 12 metadata columns of `table` (train.csv or test.csv) for `ids`, in that order, as float32."""
+    df = read_table(table).set_index("Id")
+    missing = [i for i in ids if i not in df.index]
+    if missing:
+        raise DataError([f"{table}: no row for Id {missing[0]!r} ({len(missing)} missing); rerun check_data"])
+    return df.loc[ids, METADATA].to_numpy(np.float32)
+
+
 def load_image(path: str | Path, size: int) -> np.ndarray:
     """Decode one image to a (size, size, 3) uint8 RGB array, with EXIF orientation applied.
 

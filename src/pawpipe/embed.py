@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import open_cache
-from .data import TARGET
+from .data import TARGET, metadata_matrix
 from .io import read_json, write_csv, write_npz
 from .logs import log
 from .model import load_checkpoint
@@ -27,6 +27,8 @@ def embed_fold(
     amp: str,
     threads: int,
     tta_hflip: bool = False,
+    train_table: str | None = None,
+    test_table: str | None = None,
     out_npz: str,
     out_oof: str,
     out_test: str,
@@ -44,11 +46,14 @@ def embed_fold(
     test_ids = read_json(test_index)["ids"]
     train_images, test_images = open_cache(train_npy), open_cache(test_npy)
     with explain_oom("embed"):
+        meta = args.get("head_metadata")
+        train_meta = metadata_matrix(train_table, folds["Id"].tolist()) if meta else None
+        test_meta = metadata_matrix(test_table, test_ids) if meta else None
         train_pred, train_emb = predict(
-            model, train_images, np.arange(len(folds)), batch_size, norm, dtype, "embed train", tta_hflip
+            model, train_images, np.arange(len(folds)), batch_size, norm, dtype, "embed train", tta_hflip, train_meta
         )
         test_pred, test_emb = predict(
-            model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype, "embed test", tta_hflip
+            model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype, "embed test", tta_hflip, test_meta
         )
 
     val = folds["fold"].to_numpy() == fold

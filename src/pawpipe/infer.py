@@ -88,6 +88,7 @@ def predict_package(
             norm,
             amp,
             hflip=manifest.get("tta_hflip", False),
+            meta=test[METADATA].to_numpy(np.float32) if args.get("head_metadata") else None,
         )
         head = SVRHead.load(str(fold_dir / "svr.pkl"))
         svr = head.predict(svr_features(head.feature_sets, emb, test))

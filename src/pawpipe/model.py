@@ -15,22 +15,34 @@ import timm
 import torch
 from torch import nn
 
+from .data import METADATA
+
 
 class PawModel(nn.Module):
-    def __init__(self, backbone: nn.Module, hidden: int, dropout: float):
+    def __init__(self, backbone: nn.Module, hidden: int, dropout: float, meta_dim: int = 0):
         super().__init__()
         self.backbone = backbone
-        dim = backbone.num_features
+        self.meta_dim = meta_dim
+        dim = backbone.num_features + meta_dim
         self.head = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone embedding, (N, num_features)."""
         return self.backbone(x)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (logits (N,), embeddings (N, D)). Pawpularity = 100 * sigmoid(logit)."""
+    def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (logits (N,), embeddings (N, D)). Pawpularity = 100 * sigmoid(logit).
+
+        A metadata-aware head (meta_dim > 0) reads the metadata columns beside the embedding.
+        """
         f = self.features(x)
-        return self.head(f).squeeze(-1), f
+        if self.meta_dim:
+            if meta is None:
+                raise ValueError("this model's head reads the metadata columns (head.metadata): pass them")
+            h = torch.cat([f, meta.to(device=f.device, dtype=f.dtype)], dim=1)
+        else:
+            h = f
+        return self.head(h).squeeze(-1), f
 
 
 def _weights_cached(name: str) -> bool:
@@ -92,7 +104,8 @@ def create_model(args: dict[str, Any], *, load_pretrained: bool = True) -> PawMo
     from .finetune import apply_finetune
 
     backbone = apply_finetune(_create_backbone(args, load_pretrained), args.get("finetune"))
-    return PawModel(backbone, hidden=int(args["head_hidden"]), dropout=float(args["head_dropout"]))
+    meta_dim = len(METADATA) if args.get("head_metadata") else 0
+    return PawModel(backbone, hidden=int(args["head_hidden"]), dropout=float(args["head_dropout"]), meta_dim=meta_dim)
 
 
 def resolve_normalization(model: PawModel) -> tuple[list[float], list[float]]:

@@ -71,11 +71,13 @@ def predict(
     amp: torch.dtype | None,
     desc: str = "predict",
     hflip: bool = False,
+    meta: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pawpularity predictions (1..100 scale) and embeddings for images[indices], in that order.
 
     With `hflip`, each image is also seen mirrored: probabilities and embeddings are the means of
-    both views, so an image and its mirror get the same outputs.
+    both views, so an image and its mirror get the same outputs. `meta` (rows aligned with `images`)
+    feeds a metadata-aware head.
     """
     model.eval()
     preds, feats = [], []
@@ -84,11 +86,12 @@ def predict(
         idx = indices[start : start + batch_size]
         x = norm(torch.from_numpy(np.ascontiguousarray(images[np.sort(idx)])))
         order = np.argsort(np.argsort(idx))  # memmap reads want sorted indices; restore the order asked
+        m = torch.from_numpy(meta[np.sort(idx)]).to(norm.device) if meta is not None else None
         views = [x, x.flip(3)] if hflip else [x]
         prob, emb = 0, 0
         for view in views:
             with autocast(norm.device, amp):
-                logits, f = model(view)
+                logits, f = model(view, m)
             prob = prob + torch.sigmoid(logits.float())
             emb = emb + f.float()
         preds.append((prob / len(views) * 100).cpu().numpy()[order])

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .cache import open_cache
-from .data import TARGET
+from .data import TARGET, metadata_matrix
 from .io import atomic_path, publish, write_csv
 from .logs import log
 from .model import count_parameters, create_model, resolve_normalization
@@ -72,8 +72,11 @@ def build_augment(spec: list[dict[str, Any]], seed: int) -> A.Compose:
 
 
 class CachedImages(Dataset):
-    def __init__(self, images: np.ndarray, indices: np.ndarray, targets: np.ndarray, augment: A.Compose):
+    """Cached uint8 images (augmented), targets, and metadata rows (empty without a metadata head)."""
+
+    def __init__(self, images, indices: np.ndarray, targets: np.ndarray, augment: A.Compose, meta=None):
         self.images, self.indices, self.targets, self.augment = images, indices, targets, augment
+        self.meta = meta if meta is not None else np.zeros((len(images), 0), np.float32)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -81,7 +84,8 @@ class CachedImages(Dataset):
     def __getitem__(self, i: int):
         img = np.array(self.images[self.indices[i]])  # a writable copy of the memory-mapped slice
         img = self.augment(image=img)["image"]
-        return torch.from_numpy(np.ascontiguousarray(img)), torch.tensor(self.targets[i], dtype=torch.float32)
+        target = torch.tensor(self.targets[i], dtype=torch.float32)
+        return torch.from_numpy(np.ascontiguousarray(img)), target, torch.from_numpy(self.meta[self.indices[i]])
 
 
 def _worker_init(worker_id: int) -> None:
@@ -125,9 +129,9 @@ class TrainStep:
         self.accumulate = accumulate
         self.criterion = torch.nn.BCEWithLogitsLoss()
 
-    def __call__(self, x: torch.Tensor, target: torch.Tensor, do_step: bool = True) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, target: torch.Tensor, do_step: bool = True, meta=None) -> torch.Tensor:
         with autocast(self.device, self.amp):
-            logits, _ = self.forward(x)
+            logits, _ = self.forward(x, meta)
         loss = self.criterion(logits.float(), target)
         self.scaler.scale(loss / self.accumulate).backward()
         if do_step:
@@ -167,6 +171,7 @@ def train_fold(
     out_metrics: str,
     state_dir: str,
     tracker: Tracker | None = None,
+    train_table: str | None = None,
 ) -> dict:
     tracker = tracker or Tracker()
     set_threads(cfg.threads)
@@ -183,6 +188,7 @@ def train_fold(
     if len(va_idx) == 0:
         raise ValueError(f"fold {fold} has no validation rows in {folds_csv}")
     y = folds[TARGET].to_numpy(dtype=np.float32) / 100.0
+    meta = metadata_matrix(train_table, folds["Id"].tolist()) if model_args.get("head_metadata") else None
 
     seed_everything(cfg.seed)
     model = create_model(model_args).to(device)
@@ -209,7 +215,7 @@ def train_fold(
     )
 
     augment = build_augment(cfg.augment, cfg.seed)
-    dataset = CachedImages(images, tr_idx, y[tr_idx], augment)
+    dataset = CachedImages(images, tr_idx, y[tr_idx], augment, meta)
     generator = torch.Generator()
     loader = DataLoader(
         dataset,
@@ -272,9 +278,10 @@ def train_fold(
         bar = tqdm(loader, desc=f"fold {fold} epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=None)
         optimizer.zero_grad(set_to_none=True)
         with explain_oom("train"):
-            for i, (xb, yb) in enumerate(bar):
+            for i, (xb, yb, mb) in enumerate(bar):
                 do_step = (i + 1) % cfg.accumulate == 0 or i + 1 == len(loader)
-                loss = step(norm(xb), yb.to(device, non_blocking=True), do_step)
+                mb = mb.to(device, non_blocking=True) if meta is not None else None
+                loss = step(norm(xb), yb.to(device, non_blocking=True), do_step, mb)
                 if do_step:
                     scheduler.step()
                 seen += len(xb)
@@ -284,7 +291,7 @@ def train_fold(
                     bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", img_s=f"{rate:.0f}")
         train_seconds = time.perf_counter() - t0
         with explain_oom("validate"):
-            preds, _ = predict(model, images, va_idx, cfg.eval_batch_size, norm, amp, desc="validate")
+            preds, _ = predict(model, images, va_idx, cfg.eval_batch_size, norm, amp, desc="validate", meta=meta)
         val_rmse = rmse(preds, y[va_idx] * 100)
         improved = val_rmse < best_rmse
         row = {

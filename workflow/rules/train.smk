@@ -15,6 +15,7 @@ rule train:
     input:
         folds="models/{exp}/folds.csv",
         cache="models/{exp}/cache/train.npy",
+        table=get_table("train"),
         weights=get_pretrained_check,
     output:
         best="models/{exp}/fold{fold}/best.pt",
@@ -44,6 +45,8 @@ rule embed:
         train_npy="models/{exp}/cache/train.npy",
         test_npy="models/{exp}/cache/test.npy",
         test_index="models/{exp}/cache/test.json",
+        train_table=get_table("train"),
+        test_table=get_table("test"),
     output:
         embeddings="models/{exp}/fold{fold}/embeddings.npz",
         oof="models/{exp}/fold{fold}/mlp_oof.csv",

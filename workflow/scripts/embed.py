@@ -21,6 +21,8 @@ with (
         amp=sm.params.amp,
         threads=sm.threads,
         tta_hflip=sm.params.tta_hflip,
+        train_table=sm.input.train_table,
+        test_table=sm.input.test_table,
         out_npz=sm.output.embeddings,
         out_oof=sm.output.oof,
         out_test=sm.output.test,

@@ -20,4 +20,5 @@ with (
         out_metrics=sm.output.metrics,
         state_dir=sm.params.state_dir,
         tracker=tracker,
+        train_table=sm.input.table,
     )
