@@ -17,10 +17,12 @@ from pawpipe.model import PawModel, create_model
 TIMING = ["train_img_s", "seconds"]
 
 
-def run(prepared_train, out, epochs=3, tracker=None, finetune=None):
+def run(prepared_train, out, epochs=3, tracker=None, finetune=None, head=None):
     root, cfg = prepared_train
     if finetune:
         cfg = {**cfg, "backbone": {**cfg["backbone"], "finetune": finetune}}
+    if head:
+        cfg = {**cfg, "head": {**cfg["head"], **head}}
     tcfg = train_mod.TrainConfig.from_params({**cfg["train"], "epochs": epochs, "batch_size": 8}, seed=cfg["seed"])
     return train_mod.train_fold(
         folds_csv=str(root / "folds.csv"),
@@ -33,6 +35,7 @@ def run(prepared_train, out, epochs=3, tracker=None, finetune=None):
         out_metrics=str(out / "metrics.csv"),
         state_dir=str(out / "state"),
         tracker=tracker,
+        train_table=str(root / "data" / "train.csv"),
     )
 
 
@@ -252,21 +255,8 @@ def test_a_metadata_head_trains_and_reads_the_metadata(prepared_train, tmp_path)
     from pawpipe.model import load_checkpoint
     from pawpipe.runtime import Normalizer, predict
 
-    root, cfg = prepared_train
-    cfg = {**cfg, "head": {**cfg["head"], "metadata": True}}
-    tcfg = train_mod.TrainConfig.from_params({**cfg["train"], "epochs": 2, "batch_size": 8}, seed=cfg["seed"])
-    train_mod.train_fold(
-        folds_csv=str(root / "folds.csv"),
-        cache_npy=str(root / "train.npy"),
-        fold=0,
-        model_args=resolve_model_args(cfg["backbone"], cfg["head"], 32),
-        cfg=tcfg,
-        resolved_config=cfg,
-        out_best=str(tmp_path / "best.pt"),
-        out_metrics=str(tmp_path / "m.csv"),
-        state_dir=str(tmp_path / "state"),
-        train_table=str(root / "data" / "train.csv"),
-    )
+    root = prepared_train[0]
+    run(prepared_train, tmp_path, epochs=2, head={"metadata": True})
     model, ckpt = load_checkpoint(tmp_path / "best.pt")
     assert ckpt["model_args"]["head_metadata"] and model.meta_dim == len(METADATA)
     assert model.head[0].in_features == model.backbone.num_features + len(METADATA)
