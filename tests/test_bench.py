@@ -8,6 +8,9 @@ import pytest
 
 from pawpipe import bench
 
+SECTIONS = ("(a) training step", "(b) embedding extraction", "(c) SVR", "(d) data loading", "(e) fine-tuning")
+SECTIONS += ("(f) CPU inference",)
+
 
 def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     out = tmp_path / "bench.json"
@@ -15,7 +18,7 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
             "--json", str(out)]  # fmt: skip
     result = bench.main(args)
     printed = capsys.readouterr().out
-    for section in ("(a) training step", "(b) embedding extraction", "(c) SVR", "(d) data loading", "(e) fine-tuning"):
+    for section in SECTIONS:
         assert section in printed
     saved = json.loads(out.read_text())
     assert saved["command"].startswith("python -m pawpipe.bench --steps 2")
@@ -29,3 +32,6 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     modes = {r["mode"]: r for r in saved["finetune"]}
     assert modes["lora"]["trainable"] < 0.3 * modes["full"]["trainable"]
     assert modes["frozen"]["trainable"] < modes["full"]["trainable"] == modes["full"]["total"]
+    engines = {r["mode"]: r for r in saved["infer"]["rows"]}
+    assert list(engines) == ["torch eager", "torch compile", "ort torchscript", "ort dynamo"]
+    assert all(r["img_s"] > 0 and r["max_abs_diff"] < 1e-3 for r in engines.values())

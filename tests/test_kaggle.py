@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -56,20 +57,20 @@ def test_download_dry_run_and_missing_credentials(tmp_path, no_credentials):
     assert not (tmp_path / "petfinder").exists()
 
 
-@pytest.mark.slow
-def test_packaged_kernel_reproduces_the_pipeline_submission_offline(pipeline_run, tmp_path):
-    run_snakemake(pipeline_run, "--cores", "2", "package", "all")
-    dataset = pipeline_run / "submissions/tiny/kaggle/dataset"
-    kernel = pipeline_run / "submissions/tiny/kaggle/kernel"
+def run_packaged_kernel(workdir: Path, exp: str, tmp_path: Path, *snakemake_args: str) -> Path:
+    """Package `exp` and run its kernel offline on the competition's test data alone; return the CSV."""
+    run_snakemake(workdir, "--cores", "2", "package", "all", *snakemake_args)  # --configfile takes the rest
+    dataset = workdir / f"submissions/{exp}/kaggle/dataset"
+    kernel = workdir / f"submissions/{exp}/kaggle/kernel"
     meta = pd.read_json(kernel / "kernel-metadata.json", typ="series")
     assert not meta["enable_internet"] and meta["enable_gpu"]
     assert meta["competition_sources"] == ["petfinder-pawpularity-score"]
     assert sorted(p.name for p in dataset.glob("*.whl")) and (dataset / "dataset-metadata.json").is_file()
     # Only what the notebook gets: the package and the competition's test data. No training data.
     data = tmp_path / "competition"
-    data.mkdir()
-    shutil.copy(pipeline_run / "data/tiny/test.csv", data)
-    shutil.copytree(pipeline_run / "data/tiny/test", data / "test")
+    data.mkdir(parents=True)
+    shutil.copy(workdir / f"data/{exp}/test.csv", data)
+    shutil.copytree(workdir / f"data/{exp}/test", data / "test")
     out = tmp_path / "submission.csv"
     env = {**os.environ, "PYTHONPATH": "", "PIP_NO_INDEX": "1"}
     proc = subprocess.run(
@@ -78,4 +79,15 @@ def test_packaged_kernel_reproduces_the_pipeline_submission_offline(pipeline_run
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "pawpipe-lib-" in proc.stderr  # imported from the packaged wheel, not this checkout
+    return out
+
+
+@pytest.mark.slow
+def test_packaged_kernel_reproduces_the_pipeline_submission_offline(pipeline_run, tmp_path):
+    out = run_packaged_kernel(pipeline_run, "tiny", tmp_path)
+    assert sorted(p.name for p in (pipeline_run / "submissions/tiny/kaggle/dataset/fold0").iterdir()) == [
+        "best.pt",
+        "blend.json",
+        "svr.pkl",
+    ]
     assert out.read_bytes() == (pipeline_run / "submissions/tiny/submission.csv").read_bytes()

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import REPO, load_config, make_workdir, run_snakemake, shrink
+from pawpipe.gpus import visible_gpus
 
 pytestmark = pytest.mark.slow
 
@@ -120,11 +121,30 @@ def test_bad_config_fails_at_load_naming_the_key(tmp_path, bad, name):
     assert not (workdir / "models").exists()
 
 
+def job_resources(out: str, rule: str) -> set[str]:
+    """The `resources:` lines that a dry run prints for the jobs of `rule`."""
+    blocks = out.split("\nrule ")
+    return {line.strip() for b in blocks if b.startswith(f"{rule}:") for line in b.splitlines() if "resources:" in line}
+
+
 def test_slurm_profile_resolves(tmp_path, tiny_config):
     workdir = make_workdir(tmp_path, tiny_config)
     proc = run_snakemake(workdir, "-n", "--profile", str(REPO / "profiles" / "slurm"))
     out = proc.stdout + proc.stderr
     assert "train" in out and "This was a dry-run" in out
+    (train,) = job_resources(out, "train")
+    assert "gpu=1" in train and "cpus_per_task=16" in train  # cluster nodes get a GPU per fold
+
+
+@pytest.mark.skipif(bool(visible_gpus()), reason="checks the request on a machine without GPUs")
+def test_gpu_cap_in_the_default_profile_holds_back_only_gpu_jobs(tmp_path, tiny_config):
+    workdir = make_workdir(tmp_path, tiny_config)
+    profile = ("--profile", str(REPO / "profiles" / "default"))
+    out = run_snakemake(workdir, "-n", *profile).stdout
+    assert job_resources(out, "train") == {"resources: tmpdir=/tmp, gpu=0"}  # CPU jobs: not capped
+    (workdir / "cuda.yaml").write_text("train:\n  device: cuda\n")
+    out = run_snakemake(workdir, "-n", *profile, "--configfile", "config/config.yaml", "cuda.yaml").stdout
+    assert job_resources(out, "train") == job_resources(out, "embed") == {"resources: tmpdir=/tmp, gpu=1"}
 
 
 def test_report_holds_the_figures_and_the_cv_table(pipeline_run):

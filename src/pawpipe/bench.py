@@ -8,7 +8,9 @@
     eager; (c) SVR: scikit-learn against cuML (when it imports) on the same fold-sized embeddings, through
     the project's SVRHead (standardisation, data movement, OOF and test prediction) and cuML's raw fit;
     (d) data loading alone from a decoded-image cache; (e) trainable parameters, speed and memory of the
-full / LoRA / frozen fine-tuning modes. Same model weights, batch and inputs for each pair.
+    full / LoRA / frozen fine-tuning modes; (f) CPU inference through PyTorch eager, PyTorch compiled
+    (unless --no-compile) and ONNX Runtime on each exporter's graph. Same weights, batch and inputs
+    within each section.
 Prints img/s (median of --repeats interleaved timings, with their spread), the ratio to the baseline,
 the share of the chip's peak (MFU) and peak GPU memory.
 Numbers are printed, never asserted: the tests only run this on CPU as a smoke test.
@@ -187,6 +189,48 @@ def bench_finetune(args_model, cfg: TrainConfig, device, x_uint8, target, steps,
     return rows
 
 
+def bench_infer(base_model, args_model, images, batch: int, steps: int, warmup: int, repeats: int, compile_: bool):
+    """Inference img/s on the CPU (a Kaggle CPU notebook, a machine without a GPU): PyTorch eager fp32,
+    PyTorch compiled and ONNX Runtime, on the same model, images and batch, modes interleaved."""
+    from .ort import EXPORTERS, ServedModel, export_graph, merge_adapters, predict_ort, session
+
+    cpu = torch.device("cpu")
+    model = copy.deepcopy(base_model).to(cpu).eval().requires_grad_(False)
+    merge_adapters(model)
+    idx = np.arange(len(images))
+    meta = np.zeros((len(images), model.meta_dim), np.float32) if model.meta_dim else None
+    norm = Normalizer(args_model["mean"], args_model["std"], cpu)
+    threads = torch.get_num_threads()
+    served = ServedModel(model, args_model["mean"], args_model["std"]).eval()
+    sample = torch.from_numpy(np.ascontiguousarray(images[:2]))
+    sessions, export_s = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for exporter in EXPORTERS:
+            t0 = time.perf_counter()
+            path = Path(tmp) / f"{exporter}.onnx"
+            export_graph(served, sample, torch.from_numpy(meta[:2]) if meta is not None else None, path, 18, exporter)
+            export_s[exporter] = time.perf_counter() - t0
+            sessions[exporter] = session(path, threads)
+    compiled = copy.deepcopy(model)
+    compiled.forward = torch.compile(compiled.forward)
+    modes = {"torch eager": lambda: predict(model, images, idx, batch, norm, None, meta=meta)}
+    if compile_:
+        modes["torch compile"] = lambda: predict(compiled, images, idx, batch, norm, None, meta=meta)
+    for exporter, sess in sessions.items():
+        modes[f"ort {exporter}"] = lambda sess=sess: predict_ort(sess, images, idx, batch, meta=meta)
+    outs = {name: fn()[1] for name, fn in modes.items()}  # also the compile warm-up
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    for _ in range(repeats):
+        for name, fn in modes.items():
+            times[name].append(steps * len(idx) / timed(fn, steps, warmup, cpu))
+    ref = outs["torch eager"]
+    rows = []
+    for name, runs in times.items():
+        info = {"peak_gib": None, "amp": "fp32", "compile": name == "torch compile"}
+        rows.append({**summarise(name, runs, info), "max_abs_diff": float(np.abs(outs[name] - ref).max())})
+    return rows, {"threads": threads, "export_s": export_s}
+
+
 def bench_svr(rows: int, dim: int, n_test: int, seed: int):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows + n_test, dim)).astype(np.float32)
@@ -284,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--svr-test", type=int, default=8, help="test rows predicted besides the OOF rows")
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: train,embed,finetune,svr,data")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: train,embed,finetune,infer,svr,data")
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args(argv)
     repo_config = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
@@ -383,6 +427,22 @@ def main(argv: list[str] | None = None) -> dict:
             print(
                 f"{r['mode']:<8} {r['trainable']:>12,} {100 * r['trainable'] / r['total']:>8.2f}% "
                 f"{r['img_s']:>10,.1f} {r['img_s'] / rows[0]['img_s']:>7.2f}x {fmt(r['peak_gib']):>9}"
+            )
+    if "infer" not in skip:
+        compile_ = a.compile is not False
+        rows, extra = bench_infer(
+            base, args_model, images, embed_batch, max(1, a.steps // 4), max(1, a.warmup // 2), a.repeats, compile_
+        )
+        result["infer"] = {"rows": rows, **extra}
+        print(
+            f"\n## (f) CPU inference engines ({extra['threads']} threads, batch {embed_batch}, "
+            "fp32; ONNX export " + ", ".join(f"{k} {v:.1f} s" for k, v in extra["export_s"].items()) + ")"
+        )
+        print(f"{'mode':<17} {'img/s':>10} {'spread':>7} {'vs eager':>9} {'max |emb - eager|':>18}")
+        for r in rows:
+            print(
+                f"{r['mode']:<17} {r['img_s']:>10,.1f} {100 * r['spread']:>6.1f}% "
+                f"{r['img_s'] / rows[0]['img_s']:>8.2f}x {r['max_abs_diff']:>18.2e}"
             )
     if "svr" not in skip:
         rows, extra = bench_svr(a.svr_rows, a.svr_dim, a.svr_test, 0)

@@ -32,29 +32,46 @@ def embed_fold(
     out_npz: str,
     out_oof: str,
     out_test: str,
+    engine: str = "torch",
+    onnx_model: str | None = None,
+    onnx_report: str | None = None,
 ) -> dict:
+    """`engine: torch` runs the checkpoint in PyTorch (on `device`, with `amp`); `engine: onnx` runs
+    the fold's exported graph (`onnx_model`, checked at export) in ONNX Runtime instead."""
     set_threads(threads)
-    dev = resolve_device(device)
-    model, ckpt = load_checkpoint(checkpoint, dev)
-    model.requires_grad_(False)
-    model.eval()
-    args = ckpt["model_args"]
-    norm = Normalizer(args["mean"], args["std"], dev)
-    dtype = amp_dtype(amp, dev)
-
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     test_ids = read_json(test_index)["ids"]
     train_images, test_images = open_cache(train_npy), open_cache(test_npy)
+    train_rows, test_rows = np.arange(len(folds)), np.arange(len(test_ids))
+
+    if engine == "onnx":
+        from .ort import predict_ort, session
+
+        info = read_json(onnx_report)
+        uses_meta, epoch = info["head_metadata"], info["epoch"]
+        sess = session(onnx_model, threads, device)
+        log.info("fold %d: embedding through ONNX Runtime (%s)", fold, ", ".join(sess.get_providers()))
+
+        def run(images, rows, desc, meta):
+            return predict_ort(sess, images, rows, batch_size, desc, tta_hflip, meta)
+    elif engine == "torch":
+        dev = resolve_device(device)
+        model, ckpt = load_checkpoint(checkpoint, dev)
+        model.requires_grad_(False).eval()
+        args = ckpt["model_args"]
+        uses_meta, epoch = bool(args.get("head_metadata")), ckpt["epoch"]
+        norm, dtype = Normalizer(args["mean"], args["std"], dev), amp_dtype(amp, dev)
+
+        def run(images, rows, desc, meta):
+            return predict(model, images, rows, batch_size, norm, dtype, desc, tta_hflip, meta)
+    else:
+        raise ValueError(f"embed.engine must be torch or onnx, not {engine!r}")
+
     with explain_oom("embed"):
-        meta = args.get("head_metadata")
-        train_meta = metadata_matrix(train_table, folds["Id"].tolist()) if meta else None
-        test_meta = metadata_matrix(test_table, test_ids) if meta else None
-        train_pred, train_emb = predict(
-            model, train_images, np.arange(len(folds)), batch_size, norm, dtype, "embed train", tta_hflip, train_meta
-        )
-        test_pred, test_emb = predict(
-            model, test_images, np.arange(len(test_ids)), batch_size, norm, dtype, "embed test", tta_hflip, test_meta
-        )
+        train_meta = metadata_matrix(train_table, folds["Id"].tolist()) if uses_meta else None
+        test_meta = metadata_matrix(test_table, test_ids) if uses_meta else None
+        train_pred, train_emb = run(train_images, train_rows, "embed train", train_meta)
+        test_pred, test_emb = run(test_images, test_rows, "embed test", test_meta)
 
     val = folds["fold"].to_numpy() == fold
     oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=train_pred[val].astype(np.float64))
@@ -74,6 +91,6 @@ def embed_fold(
         train_emb.shape,
         test_emb.shape,
         mlp_rmse,
-        ckpt["epoch"],
+        epoch,
     )
-    return {"mlp_oof_rmse": mlp_rmse, "embedding_dim": int(train_emb.shape[1]), "checkpoint_epoch": ckpt["epoch"]}
+    return {"mlp_oof_rmse": mlp_rmse, "embedding_dim": int(train_emb.shape[1]), "checkpoint_epoch": epoch}

@@ -70,26 +70,31 @@ def predict_package(
     workers = workers or os.cpu_count() or 1
     images_at: dict[int, np.ndarray] = {}
     blends = []
+    engine = manifest.get("engine", "torch")
     for fold in manifest["folds"]:
         fold_dir = package_dir / f"fold{fold}"
-        model, ckpt = load_checkpoint(fold_dir / "best.pt", dev)
-        model.requires_grad_(False).eval()
-        args = ckpt["model_args"]
-        size = int(args["image_size"])
+        if engine == "onnx":
+            from .ort import predict_ort, session
+
+            info = read_json(fold_dir / "onnx.json")
+            size, uses_meta = int(info["image_size"]), info["head_metadata"]
+        else:
+            model, ckpt = load_checkpoint(fold_dir / "best.pt", dev)
+            model.requires_grad_(False).eval()
+            args = ckpt["model_args"]
+            size, uses_meta = int(args["image_size"]), args.get("head_metadata")
         if size not in images_at:
             images_at[size] = load_test_images(data_dir, ids, size, workers)
-        norm = Normalizer(args["mean"], args["std"], dev)
-        amp = amp_dtype(manifest["amp"], dev)
-        mlp, emb = predict(
-            model,
-            images_at[size],
-            np.arange(len(ids)),
-            manifest["embed_batch_size"],
-            norm,
-            amp,
-            hflip=manifest.get("tta_hflip", False),
-            meta=test[METADATA].to_numpy(np.float32) if args.get("head_metadata") else None,
-        )
+        hflip = manifest.get("tta_hflip", False)
+        meta = test[METADATA].to_numpy(np.float32) if uses_meta else None
+        rows, batch = np.arange(len(ids)), manifest["embed_batch_size"]
+        if engine == "onnx":
+            sess = session(fold_dir / "model.onnx", threads=workers, device=str(dev))
+            mlp, emb = predict_ort(sess, images_at[size], rows, batch, hflip=hflip, meta=meta)
+        else:
+            norm = Normalizer(args["mean"], args["std"], dev)
+            amp = amp_dtype(manifest["amp"], dev)
+            mlp, emb = predict(model, images_at[size], rows, batch, norm, amp, hflip=hflip, meta=meta)
         head = SVRHead.load(str(fold_dir / "svr.pkl"))
         svr = head.predict(svr_features(head.feature_sets, emb, test))
         w = read_json(fold_dir / "blend.json")["weight_mlp"]

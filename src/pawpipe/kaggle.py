@@ -149,7 +149,8 @@ def package(
 ) -> None:
     """Kaggle dataset (models, blend weights, config, wheel) and kernel (offline inference script).
 
-    `files` maps best.pt / svr.pkl / blend.json to one path per fold, in the order of `folds`.
+    `files` maps best.pt (or model.onnx and onnx.json with embed.engine: onnx) / svr.pkl / blend.json
+    to one path per fold, in the order of `folds`.
     """
     features = resolved_config.get("svr", {}).get("features", {})
     if features.get("logits") or features.get("experiments"):
@@ -170,6 +171,7 @@ def package(
                 "folds": folds,
                 "embed_batch_size": resolved_config["embed"]["batch_size"],
                 "tta_hflip": resolved_config["embed"].get("tta_hflip", False),
+                "engine": resolved_config["embed"].get("engine", "torch"),
                 "amp": resolved_config["train"]["amp"],
                 "config": resolved_config,
             },

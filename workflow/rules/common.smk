@@ -61,6 +61,35 @@ def get_table(split):
     return f"{DATA}/{split}.csv"
 
 
+def gpu_request(on_gpu=True):
+    """The `gpu` resource of a job that can use a GPU: 1 where it will take one; 0 where it will run on
+    the CPU (train.device: cpu, or device auto on a machine without GPUs), so that the default
+    profile's gpu cap never serialises CPU-only jobs. profiles/slurm sets it for cluster nodes."""
+    device = config["train"]["device"]
+    if not on_gpu or device == "cpu":
+        return 0
+    if device.startswith("cuda"):
+        return 1
+    from pawpipe.gpus import visible_gpus
+
+    return 1 if visible_gpus() else 0
+
+
+def svr_gpu_request():
+    return {"sklearn": 0, "cuml": 1}.get(config["svr"]["backend"], gpu_request())
+
+
+def get_onnx_input(name):
+    """The fold's exported ONNX graph (or its check report) when embed.engine is onnx."""
+
+    def inputs(wildcards):
+        if config["embed"]["engine"] != "onnx":
+            return []
+        return f"models/{wildcards.exp}/fold{wildcards.fold}/{name}"
+
+    return inputs
+
+
 def get_svr_env():
     """cuML's environment only where cuML is asked for: a RAPIDS env cannot be built without CUDA."""
     return RAPIDS_ENV if config["svr"]["backend"] == "cuml" else TORCH_ENV
@@ -112,6 +141,13 @@ def get_report_input(wildcards):
 def get_fold_files(name):
     """One artifact of every fold, e.g. get_fold_files('blend_oof.csv')."""
     return [f"models/{EXP}/fold{k}/{name}" for k in FOLDS]
+
+
+def get_package_models(wildcards):
+    """The models the code-competition package ships: checkpoints, or ONNX graphs with embed.engine: onnx."""
+    if config["embed"]["engine"] == "onnx":
+        return {"onnx": get_fold_files("model.onnx"), "onnx_report": get_fold_files("onnx.json")}
+    return {"best": get_fold_files("best.pt")}
 
 
 def get_model_args():

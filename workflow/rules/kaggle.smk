@@ -39,7 +39,7 @@ rule submit:
 
 rule package:
     input:
-        best=get_fold_files("best.pt"),
+        unpack(get_package_models),
         svr=get_fold_files("svr.pkl"),
         blend=get_fold_files("blend.json"),
     output:

@@ -9,7 +9,7 @@ rule svr_tune:
         get_svr_env()
     threads: 1
     resources:
-        gpu=0 if config["svr"]["backend"] == "sklearn" else 1,
+        gpu=svr_gpu_request(),
     params:
         svr=config["svr"],
     script:
@@ -29,8 +29,8 @@ rule svr:
         get_svr_env()
     threads: 1
     resources:
-        # cuML may take the GPU unless scikit-learn is forced.
-        gpu=0 if config["svr"]["backend"] == "sklearn" else 1,
+        # cuML may take the GPU unless scikit-learn is forced or there is none.
+        gpu=svr_gpu_request(),
     params:
         fold=lambda w: int(w.fold),
         svr=config["svr"],

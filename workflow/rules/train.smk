@@ -26,7 +26,7 @@ rule train:
         TORCH_ENV
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=gpu_request(),
     params:
         fold=lambda w: int(w.fold),
         model_args=get_model_args(),
@@ -38,9 +38,32 @@ rule train:
         "../scripts/train.py"
 
 
+rule export_onnx:
+    input:
+        checkpoint="models/{exp}/fold{fold}/best.pt",
+        folds="models/{exp}/folds.csv",
+        train_npy="models/{exp}/cache/train.npy",
+        table=get_table("train"),
+    output:
+        model="models/{exp}/fold{fold}/model.onnx",
+        report="models/{exp}/fold{fold}/onnx.json",
+    log:
+        "models/{exp}/logs/export_onnx_fold{fold}.log",
+    conda:
+        TORCH_ENV
+    threads: config["train"]["threads"]
+    params:
+        fold=lambda w: int(w.fold),
+        onnx=config["embed"]["onnx"],
+    script:
+        "../scripts/export_onnx.py"
+
+
 rule embed:
     input:
         checkpoint="models/{exp}/fold{fold}/best.pt",
+        onnx_model=get_onnx_input("model.onnx"),
+        onnx_report=get_onnx_input("onnx.json"),
         folds="models/{exp}/folds.csv",
         train_npy="models/{exp}/cache/train.npy",
         test_npy="models/{exp}/cache/test.npy",
@@ -57,11 +80,12 @@ rule embed:
         TORCH_ENV
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=gpu_request(on_gpu=config["embed"]["engine"] == "torch"),
     params:
         fold=lambda w: int(w.fold),
         batch_size=config["embed"]["batch_size"],
         tta_hflip=config["embed"]["tta_hflip"],
+        engine=config["embed"]["engine"],
         device=config["train"]["device"],
         amp=config["train"]["amp"],
     script:
@@ -83,7 +107,7 @@ rule imagenet_logits:
         TORCH_ENV
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=gpu_request(),
     params:
         model_args=get_model_args(),
         batch_size=config["embed"]["batch_size"],

@@ -6,7 +6,7 @@ from pawpipe.tracking import tracked
 sm = snakemake  # noqa: F821
 with (
     job_logging(sm.log[0]),
-    job_gpu(sm.params.device),
+    job_gpu(sm.params.device, uses_gpu=sm.resources.gpu > 0),
     tracked(sm.wildcards.exp, "embed", sm.params.fold) as tracker,
 ):
     result = embed_fold(
@@ -26,5 +26,8 @@ with (
         out_npz=sm.output.embeddings,
         out_oof=sm.output.oof,
         out_test=sm.output.test,
+        engine=sm.params.engine,
+        onnx_model=sm.input.get("onnx_model") or None,
+        onnx_report=sm.input.get("onnx_report") or None,
     )
     tracker.summary(result)

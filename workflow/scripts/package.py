@@ -5,7 +5,17 @@ sm = snakemake  # noqa: F821
 with job_logging(sm.log[0]):
     package(
         folds=list(sm.params.folds),
-        files={"best.pt": list(sm.input.best), "svr.pkl": list(sm.input.svr), "blend.json": list(sm.input.blend)},
+        files={
+            name: list(sm.input[key])
+            for name, key in [
+                ("best.pt", "best"),
+                ("model.onnx", "onnx"),
+                ("onnx.json", "onnx_report"),
+                ("svr.pkl", "svr"),
+                ("blend.json", "blend"),
+            ]
+            if key in sm.input.keys()
+        },
         resolved_config=sm.params.resolved,
         repo=sm.params.repo,
         owner=sm.params.owner,

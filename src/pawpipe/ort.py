@@ -1,0 +1,220 @@
+"""ONNX export of a fold's frozen model and inference through ONNX Runtime (`embed.engine: onnx`).
+
+The exported graph takes what the image cache holds, uint8 (N, H, W, 3) images, and the metadata
+columns when the head reads them; it normalises inside the graph and returns the Pawpularity
+prediction (1..100 scale) and the pooled embedding. LoRA adapters are merged into their base
+weights before export. Every export is checked against PyTorch fp32 on cached training images and
+refused when any output differs by more than `embed.onnx.atol`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .cache import open_cache
+from .data import metadata_matrix
+from .io import atomic_path, write_json
+from .logs import log
+from .model import PawModel, load_checkpoint
+
+INPUTS = ("images", "meta")
+OUTPUTS = ("pawpularity", "embedding")
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+class ServedModel(nn.Module):
+    """uint8 NHWC images (+ metadata) -> (Pawpularity 1..100, embedding): what the embed stage computes."""
+
+    def __init__(self, model: PawModel, mean, std):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255)
+
+    def forward(self, images: torch.Tensor, meta: torch.Tensor | None = None):
+        x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        logits, emb = self.model(x, meta)
+        return torch.sigmoid(logits) * 100, emb
+
+
+def merge_adapters(model: nn.Module) -> int:
+    """Fold LoRA adapters into their base weights (same outputs, no adapter branch at inference)."""
+    try:
+        from peft.tuners.lora import LoraLayer
+    except ImportError:  # peft is only needed when a checkpoint has adapters
+        return 0
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    for layer in layers:
+        layer.merge()
+    return len(layers)
+
+
+def served_from_checkpoint(checkpoint: str | Path) -> tuple[ServedModel, dict]:
+    model, ckpt = load_checkpoint(checkpoint, "cpu")
+    model.requires_grad_(False).eval()
+    merge_adapters(model)
+    args = ckpt["model_args"]
+    return ServedModel(model, args["mean"], args["std"]).eval(), ckpt
+
+
+EXPORTERS = ("torchscript", "dynamo")
+
+
+def export_graph(
+    served: ServedModel,
+    sample: torch.Tensor,
+    meta: torch.Tensor | None,
+    path: Path,
+    opset: int,
+    exporter: str = "torchscript",
+) -> None:
+    """Export `served` to ONNX at `path` with a dynamic batch axis.
+
+    `torchscript` is PyTorch's tracing exporter (deprecated since torch 2.9, but its graphs ran faster
+    in ONNX Runtime here: BENCHMARKS.md); `dynamo` is the torch.export-based one that replaces it.
+    """
+    args = (sample, meta) if meta is not None else (sample,)
+    names = list(INPUTS[: len(args)])
+    common = {"input_names": names, "output_names": list(OUTPUTS), "opset_version": opset}
+    if exporter == "torchscript":
+        dynamic = {name: {0: "batch"} for name in [*names, *OUTPUTS]}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=(DeprecationWarning, torch.jit.TracerWarning))
+            torch.onnx.export(served, args, str(path), dynamic_axes=dynamic, dynamo=False, **common)
+    elif exporter == "dynamo":
+        batch = torch.export.Dim("batch")
+        dynamic = tuple({0: batch} for _ in args)
+        torch.onnx.export(served, args, str(path), dynamic_shapes=dynamic, dynamo=True, external_data=False, **common)
+    else:
+        raise ValueError(f"embed.onnx.exporter must be one of {EXPORTERS}, not {exporter!r}")
+
+
+def session(path: str | Path, threads: int = 1, device: str = "cpu"):
+    """An ONNX Runtime session on the CPU (or CUDA where this onnxruntime build has it and it is asked for)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, int(threads))
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+
+
+def predict_ort(
+    sess,
+    images: np.ndarray,
+    indices: np.ndarray,
+    batch_size: int,
+    desc: str = "onnxruntime",
+    hflip: bool = False,
+    meta: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """runtime.predict's contract through ONNX Runtime: (predictions 1..100, embeddings) for images[indices]."""
+    wants_meta = any(i.name == "meta" for i in sess.get_inputs())
+    if wants_meta and meta is None:
+        raise ValueError("this ONNX model's head reads the metadata columns (head.metadata): pass them")
+    dim = sess.get_outputs()[1].shape[1]
+    preds, feats = [], []
+    for start in tqdm(range(0, len(indices), batch_size), desc=desc, unit="batch", disable=None, leave=False):
+        idx = indices[start : start + batch_size]
+        x = np.ascontiguousarray(images[np.sort(idx)])
+        order = np.argsort(np.argsort(idx))
+        feed_meta = {"meta": np.ascontiguousarray(meta[np.sort(idx)], np.float32)} if wants_meta else {}
+        views = [x, np.ascontiguousarray(x[:, :, ::-1])] if hflip else [x]
+        pred, emb = 0, 0
+        for view in views:
+            p, f = sess.run(list(OUTPUTS), {"images": view, **feed_meta})
+            pred, emb = pred + p.astype(np.float32), emb + f.astype(np.float32)
+        preds.append((pred / len(views))[order])
+        feats.append((emb / len(views))[order])
+    return (
+        np.concatenate(preds) if preds else np.zeros(0, np.float32),
+        np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
+    )
+
+
+def export_fold(
+    *,
+    checkpoint: str,
+    folds_csv: str,
+    train_npy: str,
+    train_table: str,
+    fold: int,
+    opset: int,
+    exporter: str,
+    atol: float,
+    check_images: int,
+    threads: int,
+    out_onnx: str,
+    out_report: str,
+) -> dict:
+    """Export a fold's best checkpoint and check it against PyTorch fp32 on the first `check_images`
+    validation images of the fold; write the graph and the check's report atomically."""
+    torch.set_num_threads(max(1, int(threads)))
+    served, ckpt = served_from_checkpoint(checkpoint)
+    args = ckpt["model_args"]
+    folds = pd.read_csv(folds_csv, dtype={"Id": str})
+    rows = np.flatnonzero(folds["fold"].to_numpy() == fold)[:check_images]
+    sample_images = np.ascontiguousarray(open_cache(train_npy)[rows])
+    ids = folds["Id"].iloc[rows].tolist()
+    sample_meta = metadata_matrix(train_table, ids) if args.get("head_metadata") else None
+    images = torch.from_numpy(sample_images)
+    meta = torch.from_numpy(sample_meta) if sample_meta is not None else None
+    with torch.no_grad():
+        ref_pred, ref_emb = (t.numpy() for t in served(images, meta))
+
+    with atomic_path(out_onnx) as tmp:
+        t0 = time.perf_counter()
+        export_graph(served, images[:2], meta[:2] if meta is not None else None, tmp, opset, exporter)
+        export_s = time.perf_counter() - t0
+        sess = session(tmp, threads)
+        pred, emb = predict_ort(
+            sess, sample_images, np.arange(len(sample_images)), len(sample_images), meta=sample_meta
+        )
+        diff = {"pawpularity": float(np.abs(pred - ref_pred).max()), "embedding": float(np.abs(emb - ref_emb).max())}
+        worst = max(diff, key=diff.get)
+        if diff[worst] > atol:
+            raise ExportError(
+                f"{out_onnx}: ONNX Runtime's {worst} differs from PyTorch's by {diff[worst]:.3g} on "
+                f"{len(sample_images)} cached training images (tolerance embed.onnx.atol = {atol:g}); the export "
+                f"is not kept. Use embed.engine: torch, or try another embed.onnx.opset"
+            )
+    report = {
+        "checkpoint": str(checkpoint),
+        "epoch": int(ckpt["epoch"]),
+        "head_metadata": bool(args.get("head_metadata")),
+        "image_size": int(args["image_size"]),
+        "embedding_dim": int(ref_emb.shape[1]),
+        "opset": opset,
+        "exporter": exporter,
+        "export_seconds": round(export_s, 2),
+        "check": {"images": len(sample_images), "atol": atol, "max_abs_diff": diff, "reference": "PyTorch fp32, CPU"},
+    }
+    write_json(report, out_report)
+    log.info(
+        "exported %s (%s exporter, opset %d, %.1f s): max |ONNX Runtime - PyTorch| over %d images: pawpularity %.2e, "
+        "embedding %.2e (tolerance %g)",
+        out_onnx,
+        exporter,
+        opset,
+        export_s,
+        len(sample_images),
+        diff["pawpularity"],
+        diff["embedding"],
+        atol,
+    )
+    return report
