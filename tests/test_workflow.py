@@ -186,3 +186,13 @@ def test_svr_tuning_refits_only_the_svr_stage(pipeline_run, tmp_path):
     tuning = json.loads((exp / "svr_tuning.json").read_text())
     assert tuning["best"]["C"] == 20.0 and len(tuning["grid"]) == 2
     assert json.loads((exp / "cv.json").read_text())["svr_tuning"]["C"] == 20.0
+
+
+@pytest.mark.parametrize("variant", sorted((REPO / "config" / "variants").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_variant_overlay_gives_a_valid_config(variant):
+    from snakemake.utils import validate
+
+    from pawpipe.bench import load_config as merged
+
+    config = merged([str(REPO / "config" / "config.yaml"), str(variant)])
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # raises on any bad key

@@ -95,7 +95,9 @@ def export_graph(
     elif exporter == "dynamo":
         batch = torch.export.Dim("batch")
         dynamic = tuple({0: batch} for _ in args)
-        torch.onnx.export(served, args, str(path), dynamic_shapes=dynamic, dynamo=True, external_data=False, **common)
+        torch.onnx.export(
+            served, args, str(path), dynamic_shapes=dynamic, dynamo=True, external_data=False, verbose=False, **common
+        )
     else:
         raise ValueError(f"embed.onnx.exporter must be one of {EXPORTERS}, not {exporter!r}")
 
