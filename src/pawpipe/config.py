@@ -8,6 +8,15 @@ from typing import Any
 
 def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_size: int) -> dict[str, Any]:
     """The constructor arguments stored in checkpoints (normalisation is added once the model exists)."""
+    kwargs = backbone.get("kwargs") or {}
+    if "img_size" in kwargs and int(kwargs["img_size"]) != int(image_size):
+        shape = ", ".join(f"{k}={kwargs[k]}" for k in kwargs)
+        raise ValueError(
+            f"backbone.kwargs.img_size is {kwargs['img_size']} but image.size is {image_size}: the model would not "
+            f"accept the cached images. backbone.kwargs is {{{shape}}}. A --configfile overlay is merged key by key "
+            f"into config/config.yaml, whose backbone.kwargs shrink the demo's Swin; an overlay that changes the "
+            f"backbone must set each of those keys itself (see config/petfinder.yaml), or set img_size to image.size"
+        )
     return {
         "name": backbone["name"],
         "pretrained": bool(backbone.get("pretrained", False)),
