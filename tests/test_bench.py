@@ -31,6 +31,7 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     assert result["svr"]["rows"][0]["backend"] == "sklearn"
     modes = {r["mode"]: r for r in saved["finetune"]}
     assert modes["lora"]["trainable"] < 0.3 * modes["full"]["trainable"]
+    assert all(r["epoch_s"] == pytest.approx(8921 / r["img_s"]) for r in modes.values())
     assert modes["frozen"]["trainable"] < modes["full"]["trainable"] == modes["full"]["total"]
     engines = {r["mode"]: r for r in saved["infer"]["rows"]}
     assert list(engines) == ["torch eager", "torch compile", "ort torchscript", "ort dynamo"]

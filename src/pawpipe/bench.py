@@ -155,38 +155,34 @@ def bench_embed(base_model, args_model, cfg: TrainConfig, device, images, batch,
     return rows, {"embedding_rel_err": float(np.linalg.norm(a - b) / np.linalg.norm(b))}
 
 
-def bench_finetune(args_model, cfg: TrainConfig, device, x_uint8, target, steps, warmup, freeze_stages):
-    """Trainable parameters, training img/s and peak memory for full / LoRA / frozen, same inputs."""
-    rows = []
+def bench_finetune(args_model, cfg: TrainConfig, device, x_uint8, target, steps, warmup, freeze_stages, repeats):
+    """Trainable parameters, training img/s and peak memory for full / LoRA / frozen, same inputs;
+    each mode built fresh and timed `repeats` times, modes interleaved."""
     lora = (args_model.get("finetune") or {}).get("lora") or {}
     modes = {
         "full": {"mode": "full"},
         "lora": {"mode": "lora", "lora": lora},
         "frozen": {"mode": "frozen", "freeze_stages": freeze_stages},
     }
-    for name, spec in modes.items():
-        torch.manual_seed(0)
-        model = create_model({**args_model, "finetune": spec}, load_pretrained=False).to(device).train()
-        total, trainable = count_parameters(model)
-        amp = amp_dtype(cfg.amp, device)
-        norm = Normalizer(args_model["mean"], args_model["std"], device)
-        scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
-        step = TrainStep(model, make_optimizer(model, cfg, device), scaler, device, amp)
-        x = norm(x_uint8)
-        meta = torch.zeros(len(x), model.meta_dim, device=device) if model.meta_dim else None
-        reset_memory(device)
-        seconds = timed(lambda step=step, x=x, m=meta: step(x, target, True, m), steps, warmup, device)
-        rows.append(
-            {
-                "mode": name,
-                "trainable": trainable,
-                "total": total,
-                "img_s": steps * len(x) / seconds,
-                "peak_gib": peak_memory(device),
-            }
-        )
-        del model, step
-    return rows
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    info: dict[str, dict] = {}
+    for _ in range(repeats):
+        for name, spec in modes.items():
+            torch.manual_seed(0)
+            model = create_model({**args_model, "finetune": spec}, load_pretrained=False).to(device).train()
+            total, trainable = count_parameters(model)
+            amp = amp_dtype(cfg.amp, device)
+            norm = Normalizer(args_model["mean"], args_model["std"], device)
+            scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
+            step = TrainStep(model, make_optimizer(model, cfg, device), scaler, device, amp)
+            x = norm(x_uint8)
+            meta = torch.zeros(len(x), model.meta_dim, device=device) if model.meta_dim else None
+            reset_memory(device)
+            seconds = timed(lambda step=step, x=x, m=meta: step(x, target, True, m), steps, warmup, device)
+            times[name].append(steps * len(x) / seconds)
+            info[name] = {"trainable": trainable, "total": total, "peak_gib": peak_memory(device)}
+            del model, step
+    return [{**summarise(name, runs, info[name])} for name, runs in times.items()]
 
 
 def bench_infer(base_model, args_model, images, batch: int, steps: int, warmup: int, repeats: int, compile_: bool):
@@ -326,6 +322,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--svr-rows", type=int, default=8921, help="SVR training+OOF rows (a Pawpularity fold: 8921)")
     ap.add_argument("--svr-dim", type=int, default=1536, help="embedding width (Swin-L: 1536)")
     ap.add_argument("--svr-test", type=int, default=8, help="test rows predicted besides the OOF rows")
+    ap.add_argument("--epoch-rows", type=int, default=8921, help="rows per training epoch for (e)'s s/epoch")
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: train,embed,finetune,infer,svr,data")
@@ -419,14 +416,20 @@ def main(argv: list[str] | None = None) -> dict:
     if "finetune" not in skip:
         n_stages = len(config["backbone"]["kwargs"].get("depths", [0] * 4))
         freeze = (config["backbone"].get("finetune") or {}).get("freeze_stages") or max(1, n_stages // 2)
-        rows = bench_finetune(args_model, cfg, device, x_uint8, target, a.steps, a.warmup, freeze)
+        rows = bench_finetune(args_model, cfg, device, x_uint8, target, a.steps, a.warmup, freeze, a.repeats)
         result["finetune"] = rows
+        for r in rows:
+            r["epoch_s"] = a.epoch_rows / r["img_s"]
         print(f"\n## (e) fine-tuning modes (frozen: patch embedding + {freeze} stages)")
-        print(f"{'mode':<8} {'trainable':>12} {'of total':>9} {'img/s':>10} {'vs full':>8} {'peak GiB':>9}")
+        print(
+            f"{'mode':<8} {'trainable':>12} {'of total':>9} {'img/s':>10} {'spread':>7} {'vs full':>8} "
+            f"{'s/epoch':>9} {'peak GiB':>9}   (s/epoch: {a.epoch_rows:,} training rows at that img/s)"
+        )
         for r in rows:
             print(
                 f"{r['mode']:<8} {r['trainable']:>12,} {100 * r['trainable'] / r['total']:>8.2f}% "
-                f"{r['img_s']:>10,.1f} {r['img_s'] / rows[0]['img_s']:>7.2f}x {fmt(r['peak_gib']):>9}"
+                f"{r['img_s']:>10,.2f} {100 * r['spread']:>6.1f}% {r['img_s'] / rows[0]['img_s']:>7.2f}x "
+                f"{r['epoch_s']:>9,.1f} {fmt(r['peak_gib']):>9}"
             )
     if "infer" not in skip:
         compile_ = a.compile is not False
