@@ -152,6 +152,18 @@ def test_pretrained_weights_load_from_a_local_file_through_timm(tmp_path):
     assert all(torch.equal(loaded[k], expected[k]) for k in expected)
 
 
+def test_weights_that_do_not_fit_the_configured_shape_say_so(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    args = micro_args()
+    source = timm.create_model(args["name"], pretrained=False, **args["kwargs"])
+    save_file(source.state_dict(), tmp_path / "swin.safetensors")
+    wider = {**args["kwargs"], "embed_dim": 48}
+    with pytest.raises(RuntimeError, match=r"do not fit the model that backbone.kwargs .*embed_dim"):
+        create_model({**args, "kwargs": wider, "pretrained": True, "weights": str(tmp_path / "swin.safetensors")})
+
+
 def test_unreachable_hub_fails_at_once_saying_how_to_provide_the_file(monkeypatch):
     import time
 

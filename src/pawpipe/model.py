@@ -96,6 +96,13 @@ def _create_backbone(args: dict[str, Any], load_pretrained: bool, num_classes: i
     except (RuntimeError, OSError, ValueError) as exc:
         if not pretrained:
             raise
+        if "size mismatch" in str(exc):
+            source = weights or "the Hugging Face hub"
+            raise RuntimeError(
+                f"the pretrained weights for {name!r} from {source} do not fit the model that backbone.kwargs "
+                f"{dict(args.get('kwargs') or {})} builds: {str(exc)[:300]}. Remove or correct the shape keys "
+                f"(img_size, window_size, embed_dim, depths, num_heads) in backbone.kwargs"
+            ) from exc
         raise _unreachable(name, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
 
 
