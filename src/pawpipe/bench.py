@@ -182,7 +182,7 @@ def bench_finetune(args_model, cfg: TrainConfig, device, x_uint8, target, steps,
             times[name].append(steps * len(x) / seconds)
             info[name] = {"trainable": trainable, "total": total, "peak_gib": peak_memory(device)}
             del model, step
-    return [{**summarise(name, runs, info[name])} for name, runs in times.items()]
+    return [summarise(name, runs, info[name]) for name, runs in times.items()]
 
 
 def bench_infer(base_model, args_model, images, batch: int, steps: int, warmup: int, repeats: int, compile_: bool):
@@ -207,10 +207,10 @@ def bench_infer(base_model, args_model, images, batch: int, steps: int, warmup: 
             export_graph(served, sample, torch.from_numpy(meta[:2]) if meta is not None else None, path, 18, exporter)
             export_s[exporter] = time.perf_counter() - t0
             sessions[exporter] = session(path, threads)
-    compiled = copy.deepcopy(model)
-    compiled.forward = torch.compile(compiled.forward)
     modes = {"torch eager": lambda: predict(model, images, idx, batch, norm, None, meta=meta)}
     if compile_:
+        compiled = copy.deepcopy(model)
+        compiled.forward = torch.compile(compiled.forward)
         modes["torch compile"] = lambda: predict(compiled, images, idx, batch, norm, None, meta=meta)
     for exporter, sess in sessions.items():
         modes[f"ort {exporter}"] = lambda sess=sess: predict_ort(sess, images, idx, batch, meta=meta)

@@ -3,6 +3,9 @@ MLP head's out-of-fold and test predictions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -12,6 +15,59 @@ from .io import read_json, write_csv, write_npz
 from .logs import log
 from .model import load_checkpoint
 from .runtime import Normalizer, amp_dtype, explain_oom, predict, resolve_device, set_threads
+
+
+def fold_predictor(
+    *,
+    engine: str,
+    checkpoint: str | Path | None,
+    onnx_model: str | Path | None,
+    onnx_report: str | Path | None,
+    device: str,
+    amp: str,
+    threads: int,
+    batch_size: int,
+    hflip: bool,
+) -> tuple[Callable[..., tuple[np.ndarray, np.ndarray]], dict]:
+    """A fold's frozen model, ready to predict: `run(images, rows, desc, meta)` returns runtime.predict's
+    (predictions 1..100, embeddings); `info` has head_metadata, epoch, image_size and the engine used.
+
+    `engine: torch` runs the checkpoint in PyTorch (on `device`, with `amp`); `engine: onnx` runs the
+    fold's exported graph (checked at export) in ONNX Runtime. The embed stage and the Kaggle kernel
+    both load folds through here.
+    """
+    if engine == "onnx":
+        from .ort import predict_ort, session
+
+        info = read_json(onnx_report)
+        sess = session(onnx_model, threads, device)
+
+        def run(images, rows, desc="predict", meta=None):
+            return predict_ort(sess, images, rows, batch_size, desc, hflip, meta)
+
+        return run, {
+            "head_metadata": bool(info["head_metadata"]),
+            "epoch": info["epoch"],
+            "image_size": int(info["image_size"]),
+            "engine": f"ONNX Runtime ({', '.join(sess.get_providers())})",
+        }
+    if engine != "torch":
+        raise ValueError(f"embed.engine must be torch or onnx, not {engine!r}")
+    dev = resolve_device(device)
+    model, ckpt = load_checkpoint(checkpoint, dev)
+    model.requires_grad_(False).eval()
+    args = ckpt["model_args"]
+    norm, dtype = Normalizer(args["mean"], args["std"], dev), amp_dtype(amp, dev)
+
+    def run(images, rows, desc="predict", meta=None):
+        return predict(model, images, rows, batch_size, norm, dtype, desc, hflip, meta)
+
+    return run, {
+        "head_metadata": bool(args.get("head_metadata")),
+        "epoch": ckpt["epoch"],
+        "image_size": int(args["image_size"]),
+        "engine": f"PyTorch ({dev})",
+    }
 
 
 def embed_fold(
@@ -36,36 +92,27 @@ def embed_fold(
     onnx_model: str | None = None,
     onnx_report: str | None = None,
 ) -> dict:
-    """`engine: torch` runs the checkpoint in PyTorch (on `device`, with `amp`); `engine: onnx` runs
-    the fold's exported graph (`onnx_model`, checked at export) in ONNX Runtime instead."""
+    """Embeddings and MLP predictions of every train and test row through the fold's model
+    (`engine`: see fold_predictor)."""
     set_threads(threads)
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     test_ids = read_json(test_index)["ids"]
     train_images, test_images = open_cache(train_npy), open_cache(test_npy)
     train_rows, test_rows = np.arange(len(folds)), np.arange(len(test_ids))
 
-    if engine == "onnx":
-        from .ort import predict_ort, session
-
-        info = read_json(onnx_report)
-        uses_meta, epoch = info["head_metadata"], info["epoch"]
-        sess = session(onnx_model, threads, device)
-        log.info("fold %d: embedding through ONNX Runtime (%s)", fold, ", ".join(sess.get_providers()))
-
-        def run(images, rows, desc, meta):
-            return predict_ort(sess, images, rows, batch_size, desc, tta_hflip, meta)
-    elif engine == "torch":
-        dev = resolve_device(device)
-        model, ckpt = load_checkpoint(checkpoint, dev)
-        model.requires_grad_(False).eval()
-        args = ckpt["model_args"]
-        uses_meta, epoch = bool(args.get("head_metadata")), ckpt["epoch"]
-        norm, dtype = Normalizer(args["mean"], args["std"], dev), amp_dtype(amp, dev)
-
-        def run(images, rows, desc, meta):
-            return predict(model, images, rows, batch_size, norm, dtype, desc, tta_hflip, meta)
-    else:
-        raise ValueError(f"embed.engine must be torch or onnx, not {engine!r}")
+    run, info = fold_predictor(
+        engine=engine,
+        checkpoint=checkpoint,
+        onnx_model=onnx_model,
+        onnx_report=onnx_report,
+        device=device,
+        amp=amp,
+        threads=threads,
+        batch_size=batch_size,
+        hflip=tta_hflip,
+    )
+    uses_meta, epoch = info["head_metadata"], info["epoch"]
+    log.info("fold %d: embedding through %s", fold, info["engine"])
 
     with explain_oom("embed"):
         train_meta = metadata_matrix(train_table, folds["Id"].tolist()) if uses_meta else None

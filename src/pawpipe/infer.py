@@ -16,11 +16,11 @@ import pandas as pd
 
 from .cache import decode_all
 from .data import METADATA, TARGET, DataError, check_image_files, check_table, image_path, read_table
+from .embed import fold_predictor
 from .io import read_json, write_csv
 from .logs import log
-from .model import load_checkpoint
 from .report import check_submission
-from .runtime import Normalizer, amp_dtype, predict, resolve_device
+from .runtime import resolve_device
 from .svr import SVRHead
 
 MANIFEST = "pawpipe.json"
@@ -73,28 +73,22 @@ def predict_package(
     engine = manifest.get("engine", "torch")
     for fold in manifest["folds"]:
         fold_dir = package_dir / f"fold{fold}"
-        if engine == "onnx":
-            from .ort import predict_ort, session
-
-            info = read_json(fold_dir / "onnx.json")
-            size, uses_meta = int(info["image_size"]), info["head_metadata"]
-        else:
-            model, ckpt = load_checkpoint(fold_dir / "best.pt", dev)
-            model.requires_grad_(False).eval()
-            args = ckpt["model_args"]
-            size, uses_meta = int(args["image_size"]), args.get("head_metadata")
+        run, info = fold_predictor(
+            engine=engine,
+            checkpoint=fold_dir / "best.pt",
+            onnx_model=fold_dir / "model.onnx",
+            onnx_report=fold_dir / "onnx.json",
+            device=str(dev),
+            amp=manifest["amp"],
+            threads=workers,
+            batch_size=manifest["embed_batch_size"],
+            hflip=manifest.get("tta_hflip", False),
+        )
+        size = info["image_size"]
         if size not in images_at:
             images_at[size] = load_test_images(data_dir, ids, size, workers)
-        hflip = manifest.get("tta_hflip", False)
-        meta = test[METADATA].to_numpy(np.float32) if uses_meta else None
-        rows, batch = np.arange(len(ids)), manifest["embed_batch_size"]
-        if engine == "onnx":
-            sess = session(fold_dir / "model.onnx", threads=workers, device=str(dev))
-            mlp, emb = predict_ort(sess, images_at[size], rows, batch, hflip=hflip, meta=meta)
-        else:
-            norm = Normalizer(args["mean"], args["std"], dev)
-            amp = amp_dtype(manifest["amp"], dev)
-            mlp, emb = predict(model, images_at[size], rows, batch, norm, amp, hflip=hflip, meta=meta)
+        meta = test[METADATA].to_numpy(np.float32) if info["head_metadata"] else None
+        mlp, emb = run(images_at[size], np.arange(len(ids)), meta=meta)
         head = SVRHead.load(str(fold_dir / "svr.pkl"))
         svr = head.predict(svr_features(head.feature_sets, emb, test))
         w = read_json(fold_dir / "blend.json")["weight_mlp"]

@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 import re
@@ -70,9 +71,15 @@ def gpu_request(on_gpu=True):
         return 0
     if device.startswith("cuda"):
         return 1
+    return 1 if has_gpu() else 0
+
+
+@functools.cache
+def has_gpu():
+    """Whether this machine shows a GPU (nvidia-smi runs once per workflow load, not per rule)."""
     from pawpipe.gpus import visible_gpus
 
-    return 1 if visible_gpus() else 0
+    return bool(visible_gpus())
 
 
 def svr_gpu_request():
