@@ -1,16 +1,23 @@
 # pawpipe: Pawpularity from pet photos. Swin + MLP head (BCE), SVR on frozen embeddings, blend.
 #
+# Rules by stage: data.smk (demo_data, check_data, folds, cache), train.smk (check_weights, train),
+# embed.smk (export_onnx, embed, imagenet_logits), svr.smk (svr_tune, svr), blend.smk (blend, cv,
+# submission, plots), ensemble.smk, kaggle.smk. What a result depends on reaches rules as params;
+# how a job runs (the schema's x-runtime keys) reaches jobs at run time and reruns nothing.
+#
 # Where every artifact lives (relative to the working directory; {exp} is config `exp`):
 #   {data.dir}/train.csv test.csv sample_submission.csv train/ test/    inputs (demo_data writes them)
 #   models/{exp}/data_check.json                          tables and image files validated
 #   models/{exp}/folds.csv                                fold of every training row
 #   models/{exp}/cache/{train,test}.npy + .json           images decoded once at image.size
+#   models/{exp}/pretrained.json                          check_weights (backbone.pretrained: true)
 #   models/{exp}/fold{k}/best.pt metrics.csv              train (resume state in fold{k}/state/)
 #   models/{exp}/fold{k}/model.onnx onnx.json             export_onnx (embed.engine: onnx), checked vs PyTorch
 #   models/{exp}/fold{k}/embeddings.npz mlp_oof.csv mlp_test.csv    embed
-#   models/{exp}/fold{k}/svr.pkl svr_oof.csv svr_test.csv           svr
-#   models/{exp}/fold{k}/blend.json blend_oof.csv blend_test.csv    blend
-#   models/{exp}/cv.json oof.csv                          CV report over all out-of-fold rows
+#   models/{exp}/imagenet_logits.npz                      imagenet_logits (svr.features.logits)
+#   models/{exp}/fold{k}/svr.pkl svr.json svr_oof.csv svr_test.csv  svr (svr_tuning.json: svr_tune)
+#   models/{exp}/fold{k}/blend.json blend_oof.csv blend_test.csv    blend (weights cross-fitted for the CV)
+#   models/{exp}/cv.json oof.csv                          cv: CV report over all out-of-fold rows
 #   models/{exp}/report/*.svg cv_table.csv                figures and table for `snakemake --report`
 #   submissions/{exp}/submission.csv                      Id,Pawpularity
 #   submissions/{exp}/kaggle/dataset/ kernel/             code-competition package (rule package)
@@ -36,9 +43,14 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/embed.smk"
 include: "workflow/rules/svr.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/blend.smk"
+include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/kaggle.smk"
+
+
+warn_if_svr_falls_back()
 
 
 rule all:

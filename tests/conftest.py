@@ -27,7 +27,7 @@ def shrink(config: dict, **overrides) -> dict:
     cfg["data"]["demo"].update(n_train=120, n_test=12)
     cfg["folds"]["n_splits"] = 2
     cfg["image"]["size"] = 32
-    cfg["backbone"]["kwargs"].update(img_size=32, embed_dim=16, depths=[1, 1], num_heads=[1, 2])
+    cfg["backbone"]["kwargs"] = dict(img_size=32, embed_dim=16, depths=[1, 1], num_heads=[1, 2])
     cfg["head"]["hidden"] = 32
     cfg["train"].update(epochs=3, batch_size=16, lr=2e-3)
     for key, value in overrides.items():

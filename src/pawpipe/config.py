@@ -1,9 +1,91 @@
-"""Plain-dict views of the config that the workflow passes to rules (no heavy imports here:
-the Snakefile imports this module while it builds the DAG)."""
+"""The config, split into what a result depends on and how a job runs (no heavy imports here: the
+Snakefile imports this module while it builds the DAG).
+
+Settings that change the model or its data (architecture, weights, folds, image size, augmentation,
+lr, epochs, seed, precision) reach rules as `params:`, so Snakemake reruns what depends on them.
+Settings that only change how fast or where a job runs (workers, threads, inference batch sizes,
+compile, device) are marked `x-runtime: true` in the schema: they travel to jobs in the
+PAWPIPE_RUNTIME environment variable, never invalidate an output or a resume state, and are
+recorded beside the result for reference.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
+import os
+from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+RUNTIME_MARK = "x-runtime"
+RUNTIME_ENV = "PAWPIPE_RUNTIME"
+
+
+def load_schema(path: str | Path = SCHEMA) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def runtime_paths(schema: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key the schema marks as a runtime (how) setting, as a path of nested keys."""
+    found = []
+    for key, sub in (schema.get("properties") or {}).items():
+        if sub.get(RUNTIME_MARK):
+            found.append((*prefix, key))
+        elif sub.get("type") == "object":
+            found += runtime_paths(sub, (*prefix, key))
+    return found
+
+
+def split_config(config: dict[str, Any], schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what, how): the config without its runtime keys, and the runtime keys alone (same nesting)."""
+    what, how = copy.deepcopy(config), {}
+    for path in runtime_paths(schema):
+        node, target = what, how
+        for key in path[:-1]:
+            node = node.get(key, {})
+            target = target.setdefault(key, {})
+        if path[-1] in node:
+            target[path[-1]] = node.pop(path[-1])
+    return what, how
+
+
+def merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Merge `new` into `base` key by key, as Snakemake merges a --configfile overlay."""
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(overlays: list[str | Path] = (), base: str | Path = REPO / "config" / "config.yaml") -> dict:
+    """config/config.yaml with overlays merged in, validated and given its defaults by the workflow's schema."""
+    import yaml
+    from snakemake.utils import validate
+
+    config: dict[str, Any] = {}
+    for path in [base, *overlays]:
+        merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    validate(config, str(SCHEMA))
+    return config
+
+
+def export_runtime(how: dict[str, Any]) -> None:
+    """Hand the runtime settings to every job this workflow starts (locally or on a cluster node)."""
+    os.environ[RUNTIME_ENV] = json.dumps(how, sort_keys=True)
+
+
+def job_runtime() -> dict[str, Any]:
+    """The runtime settings of the running job (set by the workflow)."""
+    value = os.environ.get(RUNTIME_ENV)
+    if value is None:
+        raise RuntimeError(f"{RUNTIME_ENV} is not set: run this script through the Snakemake workflow")
+    return json.loads(value)
 
 
 def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_size: int) -> dict[str, Any]:
@@ -13,15 +95,13 @@ def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_siz
         shape = ", ".join(f"{k}={kwargs[k]}" for k in kwargs)
         raise ValueError(
             f"backbone.kwargs.img_size is {kwargs['img_size']} but image.size is {image_size}: the model would not "
-            f"accept the cached images. backbone.kwargs is {{{shape}}}. A --configfile overlay is merged key by key "
-            f"into config/config.yaml, whose backbone.kwargs shrink the demo's Swin; an overlay that changes the "
-            f"backbone must set each of those keys itself (see config/petfinder.yaml), or set img_size to image.size"
+            f"accept the cached images (backbone.kwargs is {{{shape}}}). Set img_size to image.size or remove it"
         )
     return {
         "name": backbone["name"],
         "pretrained": bool(backbone.get("pretrained", False)),
         "weights": backbone.get("weights"),
-        "kwargs": dict(backbone.get("kwargs") or {}),
+        "kwargs": dict(kwargs),
         "finetune": dict(backbone.get("finetune") or {"mode": "full"}),
         "head_hidden": int(head["hidden"]),
         "head_dropout": float(head["dropout"]),

@@ -123,13 +123,19 @@ def load_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[pd.
     return train, test
 
 
-def metadata_matrix(table: str | Path, ids: list[str]) -> np.ndarray:
-    """The 12 metadata columns of `table` (train.csv or test.csv) for `ids`, in that order, as float32."""
-    df = read_table(table).set_index("Id")
+def metadata_features(table: pd.DataFrame, ids: list[str], where: str | Path = "table") -> np.ndarray:
+    """The 12 metadata columns of a train/test table for `ids`, in that order, as float32: the one
+    place they become features (the MLP head, the SVR and the Kaggle notebook all read them here)."""
+    df = table.set_index("Id")
     missing = [i for i in ids if i not in df.index]
     if missing:
-        raise DataError([f"{table}: no row for Id {missing[0]!r} ({len(missing)} missing); rerun check_data"])
-    return df.loc[ids, METADATA].to_numpy(np.float32)
+        raise DataError([f"{where}: no row for Id {missing[0]!r} ({len(missing)} missing); rerun check_data"])
+    return df.loc[list(ids), METADATA].to_numpy(np.float32)
+
+
+def metadata_matrix(table: str | Path, ids: list[str]) -> np.ndarray:
+    """metadata_features of the table in file `table` (train.csv or test.csv)."""
+    return metadata_features(read_table(table), ids, table)
 
 
 def load_image(path: str | Path, size: int) -> np.ndarray:

@@ -1,143 +1,172 @@
 """Freeze a fold's best checkpoint; write embeddings for all train rows and the test set, and the
-MLP head's out-of-fold and test predictions."""
+MLP head's out-of-fold and test predictions.
+
+`fold_predictor` is the one way a fold's frozen model is run: the embed stage, the Kaggle notebook
+and the benchmark's section (b) all call it, so they measure and ship the same path (bf16 where the
+device has it, channels_last, one compiled batch shape, batches prefetched into pinned memory,
+flip TTA as one doubled batch, outputs copied to the host once).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .cache import open_cache
 from .data import TARGET, metadata_matrix
 from .io import read_json, write_csv, write_npz
 from .logs import log
+from .metrics import rmse
 from .model import load_checkpoint
-from .runtime import Normalizer, amp_dtype, explain_oom, predict, resolve_device, set_threads
+from .runtime import (
+    Inference,
+    Normalizer,
+    amp_dtype,
+    batched_predict,
+    explain_oom,
+    model_forward,
+    resolve_device,
+    set_threads,
+    use_channels_last,
+)
+
+Predictor = Callable[..., tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """How a fold's model is run: engine and its placement, precision, batch, TTA, compile."""
+
+    engine: str  # torch | onnx
+    device: str
+    amp: str
+    threads: int
+    batch_size: int
+    hflip: bool
+    compile: bool
+    channels_last: bool | str
+
+    @classmethod
+    def from_config(cls, embed: dict, train: dict, threads: int) -> EmbedSettings:
+        """From the config's embed and train blocks (params and runtime settings merged)."""
+        return cls(
+            engine=embed["engine"],
+            device=train["device"],
+            amp=train["amp"],
+            threads=threads,
+            batch_size=embed["batch_size"],
+            hflip=embed["tta_hflip"],
+            compile=train["compile"],
+            channels_last=train["channels_last"],
+        )
+
+
+@dataclass(frozen=True)
+class EmbedJob:
+    """The embed rule's inputs and outputs for one fold."""
+
+    fold: int
+    checkpoint: str
+    folds_csv: str
+    train_npy: str
+    test_npy: str
+    test_index: str
+    train_table: str
+    test_table: str
+    out_npz: str
+    out_oof: str
+    out_test: str
+    onnx_model: str | None = None  # with embed.engine: onnx
+    onnx_report: str | None = None
 
 
 def fold_predictor(
-    *,
-    engine: str,
+    settings: EmbedSettings,
     checkpoint: str | Path | None,
-    onnx_model: str | Path | None,
-    onnx_report: str | Path | None,
-    device: str,
-    amp: str,
-    threads: int,
-    batch_size: int,
-    hflip: bool,
-) -> tuple[Callable[..., tuple[np.ndarray, np.ndarray]], dict]:
-    """A fold's frozen model, ready to predict: `run(images, rows, desc, meta)` returns runtime.predict's
-    (predictions 1..100, embeddings); `info` has head_metadata, epoch, image_size and the engine used.
+    onnx_model: str | Path | None = None,
+    onnx_report: str | Path | None = None,
+) -> tuple[Predictor, dict]:
+    """A fold's frozen model, ready to predict: `run(images, rows, desc, meta)` returns
+    (predictions 1..100, embeddings) for images[rows]; `info` has head_metadata, epoch, image_size
+    and the engine used.
 
-    `engine: torch` runs the checkpoint in PyTorch (on `device`, with `amp`); `engine: onnx` runs the
-    fold's exported graph (checked at export) in ONNX Runtime. The embed stage and the Kaggle kernel
-    both load folds through here.
+    `engine: torch` runs the checkpoint in PyTorch; `engine: onnx` runs the fold's exported graph
+    (checked at export) in ONNX Runtime on the CPU.
     """
-    if engine == "onnx":
-        from .ort import predict_ort, session
+    if settings.engine == "onnx":
+        from .ort import ort_forward, session
 
         info = read_json(onnx_report)
-        sess = session(onnx_model, threads, device)
+        sess = session(onnx_model, settings.threads, settings.device)
+        inf = Inference(settings.batch_size, settings.hflip, amp=None, compile=False)
+        cpu = torch.device("cpu")
 
-        def run(images, rows, desc="predict", meta=None):
-            return predict_ort(sess, images, rows, batch_size, desc, hflip, meta)
+        def run_ort(images, rows, desc="predict", meta=None):
+            return batched_predict(ort_forward(sess), images, rows, inf, cpu, meta, desc)
 
-        return run, {
-            "head_metadata": bool(info["head_metadata"]),
-            "epoch": info["epoch"],
-            "image_size": int(info["image_size"]),
-            "engine": f"ONNX Runtime ({', '.join(sess.get_providers())})",
-        }
-    if engine != "torch":
-        raise ValueError(f"embed.engine must be torch or onnx, not {engine!r}")
-    dev = resolve_device(device)
+        engine = f"ONNX Runtime ({', '.join(sess.get_providers())})"
+        return run_ort, {**{k: info[k] for k in ("head_metadata", "epoch", "image_size")}, "engine": engine}
+    if settings.engine != "torch":
+        raise ValueError(f"embed.engine must be torch or onnx, not {settings.engine!r}")
+    dev = resolve_device(settings.device)
     model, ckpt = load_checkpoint(checkpoint, dev)
     model.requires_grad_(False).eval()
+    channels_last = use_channels_last(settings.channels_last, dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     args = ckpt["model_args"]
-    norm, dtype = Normalizer(args["mean"], args["std"], dev), amp_dtype(amp, dev)
+    norm = Normalizer(args["mean"], args["std"], dev, channels_last)
+    inf = Inference(settings.batch_size, settings.hflip, amp_dtype(settings.amp, dev), settings.compile)
+    forward = model_forward(model, norm, inf)
 
     def run(images, rows, desc="predict", meta=None):
-        return predict(model, images, rows, batch_size, norm, dtype, desc, hflip, meta)
+        if model.meta_dim and meta is None:
+            raise ValueError("this model's head reads the metadata columns (head.metadata): pass them")
+        return batched_predict(forward, images, rows, inf, dev, meta, desc)
 
+    precision = str(inf.amp).replace("torch.", "") if inf.amp else "fp32"
     return run, {
         "head_metadata": bool(args.get("head_metadata")),
         "epoch": ckpt["epoch"],
         "image_size": int(args["image_size"]),
-        "engine": f"PyTorch ({dev})",
+        "engine": f"PyTorch ({dev}, {precision}{', compiled' if inf.compile else ''})",
     }
 
 
-def embed_fold(
-    *,
-    checkpoint: str,
-    folds_csv: str,
-    train_npy: str,
-    test_npy: str,
-    test_index: str,
-    fold: int,
-    batch_size: int,
-    device: str,
-    amp: str,
-    threads: int,
-    tta_hflip: bool = False,
-    train_table: str | None = None,
-    test_table: str | None = None,
-    out_npz: str,
-    out_oof: str,
-    out_test: str,
-    engine: str = "torch",
-    onnx_model: str | None = None,
-    onnx_report: str | None = None,
-) -> dict:
-    """Embeddings and MLP predictions of every train and test row through the fold's model
-    (`engine`: see fold_predictor)."""
-    set_threads(threads)
-    folds = pd.read_csv(folds_csv, dtype={"Id": str})
-    test_ids = read_json(test_index)["ids"]
-    train_images, test_images = open_cache(train_npy), open_cache(test_npy)
-    train_rows, test_rows = np.arange(len(folds)), np.arange(len(test_ids))
+def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
+    """Embeddings and MLP predictions of every train and test row through the fold's model."""
+    set_threads(settings.threads)
+    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    test_ids = read_json(job.test_index)["ids"]
+    run, info = fold_predictor(settings, job.checkpoint, job.onnx_model, job.onnx_report)
+    log.info("fold %d: embedding through %s", job.fold, info["engine"])
 
-    run, info = fold_predictor(
-        engine=engine,
-        checkpoint=checkpoint,
-        onnx_model=onnx_model,
-        onnx_report=onnx_report,
-        device=device,
-        amp=amp,
-        threads=threads,
-        batch_size=batch_size,
-        hflip=tta_hflip,
-    )
-    uses_meta, epoch = info["head_metadata"], info["epoch"]
-    log.info("fold %d: embedding through %s", fold, info["engine"])
-
+    meta = info["head_metadata"]
     with explain_oom("embed"):
-        train_meta = metadata_matrix(train_table, folds["Id"].tolist()) if uses_meta else None
-        test_meta = metadata_matrix(test_table, test_ids) if uses_meta else None
-        train_pred, train_emb = run(train_images, train_rows, "embed train", train_meta)
-        test_pred, test_emb = run(test_images, test_rows, "embed test", test_meta)
+        train_meta = metadata_matrix(job.train_table, folds["Id"].tolist()) if meta else None
+        test_meta = metadata_matrix(job.test_table, test_ids) if meta else None
+        train_pred, train_emb = run(open_cache(job.train_npy), np.arange(len(folds)), "embed train", train_meta)
+        test_pred, test_emb = run(open_cache(job.test_npy), np.arange(len(test_ids)), "embed test", test_meta)
 
-    val = folds["fold"].to_numpy() == fold
+    val = folds["fold"].to_numpy() == job.fold
     oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=train_pred[val].astype(np.float64))
     write_npz(
-        out_npz,
+        job.out_npz,
         train=train_emb.astype(np.float32),
         test=test_emb.astype(np.float32),
         train_ids=folds["Id"].to_numpy(str),
         test_ids=np.asarray(test_ids, str),
     )
-    write_csv(oof, out_oof)
-    write_csv(pd.DataFrame({"Id": test_ids, "pred": test_pred.astype(np.float64)}), out_test)
-    mlp_rmse = float(np.sqrt(np.mean((oof["pred"] - oof[TARGET]) ** 2)))
+    write_csv(oof, job.out_oof)
+    write_csv(pd.DataFrame({"Id": test_ids, "pred": test_pred.astype(np.float64)}), job.out_test)
+    mlp_rmse = rmse(oof["pred"], oof[TARGET])
     log.info(
         "fold %d: embeddings %s train, %s test; MLP OOF RMSE %.4f (checkpoint epoch %d)",
-        fold,
-        train_emb.shape,
-        test_emb.shape,
-        mlp_rmse,
-        epoch,
-    )
-    return {"mlp_oof_rmse": mlp_rmse, "embedding_dim": int(train_emb.shape[1]), "checkpoint_epoch": epoch}
+        job.fold, train_emb.shape, test_emb.shape, mlp_rmse, info["epoch"],
+    )  # fmt: skip
+    return {"mlp_oof_rmse": mlp_rmse, "embedding_dim": int(train_emb.shape[1]), "checkpoint_epoch": info["epoch"]}

@@ -6,63 +6,67 @@ pretrained weights, not a fine-tuned fold, so one job per experiment serves ever
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import timm
 import torch
-from tqdm import tqdm
 
 from .cache import open_cache
+from .embed import EmbedSettings
 from .io import read_json, write_npz
 from .logs import log
 from .model import create_classifier
-from .runtime import Normalizer, amp_dtype, autocast, explain_oom, resolve_device, set_threads
+from .runtime import (
+    Inference,
+    Normalizer,
+    amp_dtype,
+    autocast,
+    batched_predict,
+    explain_oom,
+    resolve_device,
+    set_threads,
+)
 
 
-@torch.no_grad()
-def classifier_outputs(model, images: np.ndarray, batch: int, norm: Normalizer, amp, hflip: bool) -> np.ndarray:
-    out = []
-    for start in tqdm(range(0, len(images), batch), desc="logits", unit="batch", disable=None, leave=False):
-        x = norm(torch.from_numpy(np.array(images[start : start + batch])))  # a copy: memmaps are read-only
-        views = [x, x.flip(3)] if hflip else [x]
-        total = 0
-        for view in views:
-            with autocast(norm.device, amp):
-                total = total + model(view).float()
-        out.append((total / len(views)).cpu().numpy())
-    return np.concatenate(out).astype(np.float32)
+@dataclass(frozen=True)
+class LogitsJob:
+    """The imagenet_logits rule's inputs and output."""
+
+    train_npy: str
+    test_npy: str
+    train_index: str
+    test_index: str
+    out_npz: str
 
 
-def imagenet_logits(
-    *,
-    model_args: dict,
-    train_npy: str,
-    test_npy: str,
-    train_index: str,
-    test_index: str,
-    batch_size: int,
-    device: str,
-    amp: str,
-    threads: int,
-    hflip: bool,
-    out_npz: str,
-) -> dict:
-    set_threads(threads)
-    dev = resolve_device(device)
+def classifier_forward(model, norm: Normalizer, amp: torch.dtype | None):
+    def forward(x: torch.Tensor, meta: torch.Tensor | None):
+        with autocast(norm.device, amp):
+            return (model(norm(x)),)
+
+    return forward
+
+
+def imagenet_logits(job: LogitsJob, model_args: dict, settings: EmbedSettings) -> dict:
+    set_threads(settings.threads)
+    dev = resolve_device(settings.device)
     if not model_args.get("pretrained"):
         log.warning("backbone.pretrained is false: these 'logits' come from a randomly initialised classifier")
     model = create_classifier(model_args).to(dev).eval()
     cfg = timm.data.resolve_model_data_config(model)
-    norm = Normalizer(cfg["mean"], cfg["std"], dev)
-    dtype = amp_dtype(amp, dev)
+    inf = Inference(settings.batch_size, settings.hflip, amp_dtype(settings.amp, dev), compile=False)
+    forward = classifier_forward(model, Normalizer(cfg["mean"], cfg["std"], dev), inf.amp)
     with explain_oom("embed"):
-        train = classifier_outputs(model, open_cache(train_npy), batch_size, norm, dtype, hflip)
-        test = classifier_outputs(model, open_cache(test_npy), batch_size, norm, dtype, hflip)
+        outputs = {}
+        for split, npy in (("train", job.train_npy), ("test", job.test_npy)):
+            images = open_cache(npy)
+            (outputs[split],) = batched_predict(forward, images, np.arange(len(images)), inf, dev, desc="logits")
     write_npz(
-        out_npz,
-        train=train,
-        test=test,
-        train_ids=np.asarray(read_json(train_index)["ids"], str),
-        test_ids=np.asarray(read_json(test_index)["ids"], str),
+        job.out_npz,
+        **{split: out.astype(np.float32) for split, out in outputs.items()},
+        train_ids=np.asarray(read_json(job.train_index)["ids"], str),
+        test_ids=np.asarray(read_json(job.test_index)["ids"], str),
     )
-    log.info("classifier outputs: %s train, %s test", train.shape, test.shape)
-    return {"classes": int(train.shape[1])}
+    log.info("classifier outputs: %s train, %s test", outputs["train"].shape, outputs["test"].shape)
+    return {"classes": int(outputs["train"].shape[1])}

@@ -15,6 +15,7 @@ import timm
 import torch
 from torch import nn
 
+from . import zoo  # noqa: F401  (registers the demo's micro Swin with timm)
 from .data import METADATA
 
 

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from .cache import open_cache
 from .data import metadata_matrix
 from .io import atomic_path, write_json
 from .logs import log
 from .model import PawModel, load_checkpoint
+from .runtime import Inference, batched_predict
 
 INPUTS = ("images", "meta")
 OUTPUTS = ("pawpularity", "embedding")
@@ -116,77 +117,66 @@ def session(path: str | Path, threads: int = 1, device: str = "cpu"):
     return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
 
 
-def predict_ort(
-    sess,
-    images: np.ndarray,
-    indices: np.ndarray,
-    batch_size: int,
-    desc: str = "onnxruntime",
-    hflip: bool = False,
-    meta: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """runtime.predict's contract through ONNX Runtime: (predictions 1..100, embeddings) for images[indices]."""
+def ort_forward(sess):
+    """An ONNX Runtime session as an engine for runtime.batched_predict (CPU tensors in and out)."""
     wants_meta = any(i.name == "meta" for i in sess.get_inputs())
-    if wants_meta and meta is None:
-        raise ValueError("this ONNX model's head reads the metadata columns (head.metadata): pass them")
-    dim = sess.get_outputs()[1].shape[1]
-    preds, feats = [], []
-    for start in tqdm(range(0, len(indices), batch_size), desc=desc, unit="batch", disable=None, leave=False):
-        idx = indices[start : start + batch_size]
-        x = np.ascontiguousarray(images[np.sort(idx)])
-        order = np.argsort(np.argsort(idx))
-        feed_meta = {"meta": np.ascontiguousarray(meta[np.sort(idx)], np.float32)} if wants_meta else {}
-        views = [x, np.ascontiguousarray(x[:, :, ::-1])] if hflip else [x]
-        pred, emb = 0, 0
-        for view in views:
-            p, f = sess.run(list(OUTPUTS), {"images": view, **feed_meta})
-            pred, emb = pred + p.astype(np.float32), emb + f.astype(np.float32)
-        preds.append((pred / len(views))[order])
-        feats.append((emb / len(views))[order])
-    return (
-        np.concatenate(preds) if preds else np.zeros(0, np.float32),
-        np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
-    )
+
+    def forward(x: torch.Tensor, meta: torch.Tensor | None):
+        if wants_meta and meta is None:
+            raise ValueError("this ONNX model's head reads the metadata columns (head.metadata): pass them")
+        feed = {"images": x.cpu().numpy()}
+        if wants_meta:
+            feed["meta"] = meta.cpu().numpy().astype(np.float32)
+        return tuple(torch.from_numpy(o) for o in sess.run(list(OUTPUTS), feed))
+
+    return forward
 
 
-def export_fold(
-    *,
-    checkpoint: str,
-    folds_csv: str,
-    train_npy: str,
-    train_table: str,
-    fold: int,
-    opset: int,
-    exporter: str,
-    atol: float,
-    check_images: int,
-    threads: int,
-    out_onnx: str,
-    out_report: str,
-) -> dict:
-    """Export a fold's best checkpoint and check it against PyTorch fp32 on the first `check_images`
-    validation images of the fold; write the graph and the check's report atomically."""
+@dataclass(frozen=True)
+class ExportJob:
+    """The export_onnx rule's inputs and outputs for one fold."""
+
+    fold: int
+    checkpoint: str
+    folds_csv: str
+    train_npy: str
+    train_table: str
+    out_onnx: str
+    out_report: str
+
+
+def check_sample(job: ExportJob, check_images: int, head_metadata: bool):
+    """The first `check_images` validation images of the fold (and their metadata rows)."""
+    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    rows = np.flatnonzero(folds["fold"].to_numpy() == job.fold)[:check_images]
+    images = np.ascontiguousarray(open_cache(job.train_npy)[rows])
+    meta = metadata_matrix(job.train_table, folds["Id"].iloc[rows].tolist()) if head_metadata else None
+    return images, meta
+
+
+def export_fold(job: ExportJob, onnx: dict, threads: int) -> dict:
+    """Export a fold's best checkpoint and check it against PyTorch fp32 on the first
+    `onnx["check_images"]` validation images of the fold; write the graph and the check's report
+    atomically. `onnx` is the config's embed.onnx block (exporter, opset, atol, check_images)."""
     torch.set_num_threads(max(1, int(threads)))
-    served, ckpt = served_from_checkpoint(checkpoint)
+    served, ckpt = served_from_checkpoint(job.checkpoint)
     args = ckpt["model_args"]
-    folds = pd.read_csv(folds_csv, dtype={"Id": str})
-    rows = np.flatnonzero(folds["fold"].to_numpy() == fold)[:check_images]
-    sample_images = np.ascontiguousarray(open_cache(train_npy)[rows])
-    ids = folds["Id"].iloc[rows].tolist()
-    sample_meta = metadata_matrix(train_table, ids) if args.get("head_metadata") else None
+    sample_images, sample_meta = check_sample(job, onnx["check_images"], bool(args.get("head_metadata")))
     images = torch.from_numpy(sample_images)
     meta = torch.from_numpy(sample_meta) if sample_meta is not None else None
     with torch.no_grad():
         ref_pred, ref_emb = (t.numpy() for t in served(images, meta))
+    opset, exporter, atol = onnx["opset"], onnx["exporter"], onnx["atol"]
+    out_onnx, out_report = job.out_onnx, job.out_report
 
     with atomic_path(out_onnx) as tmp:
         t0 = time.perf_counter()
         export_graph(served, images[:2], meta[:2] if meta is not None else None, tmp, opset, exporter)
         export_s = time.perf_counter() - t0
-        sess = session(tmp, threads)
-        pred, emb = predict_ort(
-            sess, sample_images, np.arange(len(sample_images)), len(sample_images), meta=sample_meta
-        )
+        inf = Inference(batch_size=len(sample_images), hflip=False, amp=None, compile=False)
+        forward = ort_forward(session(tmp, threads))
+        rows = np.arange(len(sample_images))
+        pred, emb = batched_predict(forward, sample_images, rows, inf, torch.device("cpu"), sample_meta)
         diff = {"pawpularity": float(np.abs(pred - ref_pred).max()), "embedding": float(np.abs(emb - ref_emb).max())}
         worst = max(diff, key=diff.get)
         if diff[worst] > atol:
@@ -196,7 +186,7 @@ def export_fold(
                 f"is not kept. Use embed.engine: torch, or try another embed.onnx.opset"
             )
     report = {
-        "checkpoint": str(checkpoint),
+        "checkpoint": str(job.checkpoint),
         "epoch": int(ckpt["epoch"]),
         "head_metadata": bool(args.get("head_metadata")),
         "image_size": int(args["image_size"]),

@@ -2,57 +2,80 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from .blend import rmse
 from .data import TARGET, DataError
 from .io import read_json, write_csv, write_json
 from .logs import log
+from .metrics import rmse
 
 HEADS = ("mlp", "svr", "blend")
 
 
-def cv_report(
-    *,
-    oof_csvs: list[str],
-    blend_jsons: list[str],
-    folds_csv: str,
-    exp: str,
-    out_json: str,
-    out_oof: str,
-    tuning_json: str | None = None,
-) -> dict:
-    """CV RMSE of every component over all OOF rows (each head, each SVR feature set, the blend), per fold too."""
-    oof = pd.concat([pd.read_csv(p, dtype={"Id": str}) for p in oof_csvs], ignore_index=True)
-    folds = pd.read_csv(folds_csv, dtype={"Id": str})
+@dataclass(frozen=True)
+class CVJob:
+    """The cv rule's inputs (one file per fold, in fold order) and outputs."""
+
+    exp: str
+    folds_csv: str
+    oof_csvs: list[str]
+    blend_jsons: list[str]
+    svr_jsons: list[str]
+    out_json: str
+    out_oof: str
+    tuning_json: str | None = None
+
+
+def fold_rows(job: CVJob) -> list[dict]:
+    """The per-fold table: rows, each head's RMSE, the blend weight and the SVR backend."""
+    rows = []
+    for blend_json, svr_json in zip(job.blend_jsons, job.svr_jsons, strict=True):
+        s, svr = read_json(blend_json), read_json(svr_json)
+        rows.append(
+            {
+                "fold": s["fold"],
+                "n": s["n_oof"],
+                **s["rmse"],
+                "weight_mlp": s["weight_mlp"],
+                "svr_backend": svr["backend"],
+            }
+        )
+    return sorted(rows, key=lambda r: r["fold"])
+
+
+def cv_report(job: CVJob) -> dict:
+    """CV RMSE of every component over all OOF rows (each head, each SVR feature set, the blend), per fold too.
+
+    The headline `blend` is cross-fitted (see pawpipe.blend); `blend_in_sample` is the optimistic
+    figure whose weights were fitted on the rows it is scored on.
+    """
+    oof = pd.concat([pd.read_csv(p, dtype={"Id": str}) for p in job.oof_csvs], ignore_index=True)
+    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
     if sorted(oof["Id"]) != sorted(folds["Id"]):
         raise ValueError("out-of-fold rows do not cover every training row exactly once; rerun the missing folds")
     target = oof[TARGET].to_numpy(float)
     # The honest floor: each fold predicts its training rows' mean.
     mean_pred = oof["fold"].map({k: folds.loc[folds["fold"] != k, TARGET].mean() for k in oof["fold"].unique()})
-    components = [c for c in oof.columns if c.startswith("svr[")]
-    per_fold = []
-    for blend_json in blend_jsons:
-        s = read_json(blend_json)
-        per_fold.append({"fold": s["fold"], "n": s["n_oof"], **s["rmse"], "weight_mlp": s["weight_mlp"]})
+    heads = [*HEADS, "blend_in_sample"]
+    components = ["mlp", *[c for c in oof.columns if c.startswith("svr[")], "svr", "blend", "blend_in_sample"]
+    per_fold = fold_rows(job)
     report = {
-        "exp": exp,
+        "exp": job.exp,
         "n_folds": len(per_fold),
         "n_oof": len(oof),
-        "rmse": {**{h: rmse(oof[h], target) for h in HEADS}, "mean_predictor": rmse(mean_pred, target)},
-        "components": {
-            "mlp": rmse(oof["mlp"], target),
-            **{c: rmse(oof[c], target) for c in components},
-            "svr": rmse(oof["svr"], target),
-            "blend": rmse(oof["blend"], target),
-        },
-        "folds": sorted(per_fold, key=lambda r: r["fold"]),
+        "rmse": {**{h: rmse(oof[h], target) for h in heads}, "mean_predictor": rmse(mean_pred, target)},
+        "components": {c: rmse(oof[c], target) for c in components},
+        "notes": {"blend_in_sample": "optimistic: each fold's weight was fitted on the rows it is scored on"},
+        "svr_backends": sorted({r["svr_backend"] for r in per_fold}),
+        "folds": per_fold,
     }
-    if tuning_json:
-        report["svr_tuning"] = read_json(tuning_json)["best"]
-    write_csv(oof.sort_values(["fold", "Id"]), out_oof)
-    write_json(report, out_json)
+    if job.tuning_json:
+        report["svr_tuning"] = read_json(job.tuning_json)["best"]
+    write_csv(oof.sort_values(["fold", "Id"]), job.out_oof)
+    write_json(report, job.out_json)
     log.info("\n%s", format_cv_table(report))
     return report
 
@@ -60,14 +83,19 @@ def cv_report(
 def format_cv_table(report: dict) -> str:
     lines = [
         f"CV RMSE for experiment {report['exp']!r} ({report['n_oof']} out-of-fold rows, {report['n_folds']} folds)",
-        f"{'fold':>6} {'rows':>6} {'mlp':>8} {'svr':>8} {'blend':>8} {'w_mlp':>6}",
+        f"{'fold':>6} {'rows':>6} {'mlp':>8} {'svr':>8} {'blend':>8} {'w_mlp':>6}  svr backend",
     ]
     for r in report["folds"]:
         lines.append(
             f"{r['fold']:>6} {r['n']:>6} {r['mlp']:>8.3f} {r['svr']:>8.3f} {r['blend']:>8.3f} {r['weight_mlp']:>6.2f}"
+            f"  {r.get('svr_backend', '')}"
         )
     t = report["rmse"]
     lines.append(f"{'all':>6} {report['n_oof']:>6} {t['mlp']:>8.3f} {t['svr']:>8.3f} {t['blend']:>8.3f}")
+    if "blend_in_sample" in t:
+        lines.append(
+            f"blend with in-sample weights (fitted on the rows scored; optimistic): {t['blend_in_sample']:.3f}"
+        )
     lines.append(f"predicting each fold's training mean: {t['mean_predictor']:.3f}")
     extra = {k: v for k, v in report.get("components", {}).items() if k.startswith("svr[")}
     if extra:

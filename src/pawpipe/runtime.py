@@ -1,16 +1,24 @@
-"""Device, precision and batched inference shared by the train and embed stages."""
+"""Device, precision and the one batched predictor that training, embedding, the ImageNet logits,
+ONNX Runtime, the Kaggle notebook and the benchmark all run images through."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import random
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from .model import PawModel
+
+# An engine's forward: uint8 NHWC images on the device (+ metadata rows or None) -> float outputs.
+Forward = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, ...]]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -22,12 +30,25 @@ def resolve_device(name: str) -> torch.device:
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for `amp: auto|bf16|fp16|off`. Mixed precision is used on CUDA only."""
-    if device.type != "cuda" or mode == "off":
+    """Autocast dtype for `amp: auto|bf16|fp16|off` on any device.
+
+    auto is what the device does natively: bf16 on GPUs of compute capability 8.0 or more (Ampere,
+    Hopper), fp16 below (T4, V100, P100: `torch.cuda.is_bf16_supported()` also counts emulated bf16,
+    which runs at fp32 speed or worse), and off on a CPU. bf16 and fp16 run on a CPU too when asked for.
+    """
+    if mode == "off":
         return None
     if mode == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type != "cuda":
+            return None
+        major, _ = torch.cuda.get_device_capability(device)
+        return torch.bfloat16 if major >= 8 else torch.float16
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+def use_channels_last(setting: bool | str, device: torch.device) -> bool:
+    """`channels_last: auto` is on for CUDA only; true or false apply on any device."""
+    return device.type == "cuda" if setting == "auto" else bool(setting)
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -61,46 +82,110 @@ class Normalizer:
         return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
 
 
+@dataclass(frozen=True)
+class Inference:
+    """How images go through a model: images per forward pass, flip TTA, autocast dtype, compile."""
+
+    batch_size: int
+    hflip: bool
+    amp: torch.dtype | None
+    compile: bool
+
+
+def _batches(images: np.ndarray, rows: np.ndarray, meta, batch_size: int, pin: bool) -> Iterator[tuple]:
+    """(uint8 images, metadata) of consecutive row chunks, read by a thread one batch ahead of the
+    model (memory-mapped reads and pinning overlap the device's work)."""
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+
+    def load():
+        for start in range(0, len(rows), batch_size):
+            idx = rows[start : start + batch_size]
+            x = torch.from_numpy(np.ascontiguousarray(images[idx]))
+            m = torch.from_numpy(np.ascontiguousarray(meta[idx], np.float32)) if meta is not None else None
+            chunks.put((x.pin_memory(), m.pin_memory() if m is not None else None) if pin else (x, m))
+        chunks.put(None)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    while (item := chunks.get()) is not None:
+        yield item
+    thread.join()
+
+
 @torch.no_grad()
+def batched_predict(
+    forward: Forward,
+    images: np.ndarray,
+    rows: np.ndarray,
+    inf: Inference,
+    device: torch.device,
+    meta: np.ndarray | None = None,
+    desc: str = "predict",
+) -> tuple[np.ndarray, ...]:
+    """forward's outputs for images[rows], in the order of `rows`, as float32 numpy arrays.
+
+    Rows are read in sorted order (memory-mapped caches read fastest that way). With `inf.hflip`
+    each batch is doubled with its mirror and every output is the mean of the two views. With
+    `inf.compile` the last batch is padded to `inf.batch_size`, so a compiled forward sees one
+    shape. Outputs stay on the device and are copied to the host once at the end.
+    """
+    rows = np.asarray(rows)
+    order = np.argsort(rows, kind="stable")
+    outs: list[list[torch.Tensor]] = []
+    batches = _batches(images, rows[order], meta, inf.batch_size, pin=device.type == "cuda")
+    total = -(-len(rows) // inf.batch_size)
+    for x, m in tqdm(batches, total=total, desc=desc, unit="batch", disable=None, leave=False):
+        n = len(x)
+        x = x.to(device, non_blocking=True)
+        m = m.to(device, non_blocking=True) if m is not None else None
+        if inf.compile and n < inf.batch_size:
+            x = torch.cat([x, x.new_zeros((inf.batch_size - n, *x.shape[1:]))])
+            m = torch.cat([m, m.new_zeros((inf.batch_size - n, *m.shape[1:]))]) if m is not None else None
+        if inf.hflip:  # one doubled batch: the image and its mirror (NHWC: width is dim 2)
+            x = torch.cat([x, x.flip(2)])
+            m = torch.cat([m, m]) if m is not None else None
+        result = [o.float() for o in forward(x, m)]
+        if inf.hflip:
+            half = len(x) // 2
+            result = [(o[:half] + o[half:]) / 2 for o in result]
+        outs.append([o[:n] for o in result])
+    if not outs:
+        return tuple(np.zeros((0,), np.float32) for _ in range(2))
+    host = [torch.cat(parts).cpu().numpy() for parts in zip(*outs, strict=True)]
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return tuple(h[inverse] for h in host)
+
+
+def model_forward(model: PawModel, norm: Normalizer, inf: Inference) -> Forward:
+    """PawModel as an engine: (Pawpularity 1..100, embedding), normalised and autocast on the device;
+    compiled with one fixed shape when `inf.compile`."""
+
+    def forward(x: torch.Tensor, meta: torch.Tensor | None):
+        with autocast(norm.device, inf.amp):
+            logits, emb = model(norm(x), meta)
+        return torch.sigmoid(logits.float()) * 100, emb
+
+    return torch.compile(forward, dynamic=False) if inf.compile else forward
+
+
 def predict(
     model: PawModel,
     images: np.ndarray,
-    indices: np.ndarray,
-    batch_size: int,
+    rows: np.ndarray,
     norm: Normalizer,
-    amp: torch.dtype | None,
-    desc: str = "predict",
-    hflip: bool = False,
+    inf: Inference,
     meta: np.ndarray | None = None,
+    desc: str = "predict",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pawpularity predictions (1..100 scale) and embeddings for images[indices], in that order.
+    """Pawpularity predictions (1..100) and embeddings of images[rows] through a PawModel.
 
-    With `hflip`, each image is also seen mirrored: probabilities and embeddings are the means of
-    both views, so an image and its mirror get the same outputs. `meta` (rows aligned with `images`)
-    feeds a metadata-aware head.
+    `meta` (rows aligned with `images`) feeds a metadata-aware head.
     """
+    if model.meta_dim and meta is None:
+        raise ValueError("this model's head reads the metadata columns (head.metadata): pass them")
     model.eval()
-    preds, feats = [], []
-    bar = tqdm(range(0, len(indices), batch_size), desc=desc, unit="batch", disable=None, leave=False)
-    for start in bar:
-        idx = indices[start : start + batch_size]
-        x = norm(torch.from_numpy(np.ascontiguousarray(images[np.sort(idx)])))
-        order = np.argsort(np.argsort(idx))  # memmap reads want sorted indices; restore the order asked
-        m = torch.from_numpy(meta[np.sort(idx)]).to(norm.device) if meta is not None else None
-        views = [x, x.flip(3)] if hflip else [x]
-        prob, emb = 0, 0
-        for view in views:
-            with autocast(norm.device, amp):
-                logits, f = model(view, m)
-            prob = prob + torch.sigmoid(logits.float())
-            emb = emb + f.float()
-        preds.append((prob / len(views) * 100).cpu().numpy()[order])
-        feats.append((emb / len(views)).cpu().numpy()[order])
-    dim = model.backbone.num_features
-    return (
-        np.concatenate(preds) if preds else np.zeros(0, np.float32),
-        np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
-    )
+    return batched_predict(model_forward(model, norm, inf), images, rows, inf, norm.device, meta, desc)
 
 
 MEMORY_KEYS = {

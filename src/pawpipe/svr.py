@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,23 +13,26 @@ import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
 from .data import TARGET
-from .io import atomic_path, write_csv
+from .features import FeatureInputs, combine, load_feature_sets
+from .io import atomic_path, read_json, write_csv, write_json
 from .logs import log
+from .metrics import rmse
 
 
 @dataclass
 class SVRConfig:
-    backend: str = "auto"
-    C: float = 20.0
-    epsilon: float = 1.0
-    kernel: str = "rbf"
-    gamma: str | float = "scale"
-    cache_size: float = 1024.0
-    clip_target: float | None = None
-    features: dict = field(
-        default_factory=lambda: {"embedding": True, "metadata": False, "logits": False, "experiments": []}
-    )
-    grid: dict | None = None
+    """The `svr` block of the validated config (its defaults live in the schema)."""
+
+    backend: str
+    threads: int
+    C: float
+    epsilon: float
+    kernel: str
+    gamma: str | float
+    cache_size: float
+    clip_target: float | None
+    features: dict
+    grid: dict | None
 
 
 def cuml_status() -> tuple[bool, str]:
@@ -125,11 +129,11 @@ class SVRHead:
         return np.asarray(out, dtype=np.float64).ravel()
 
 
-def select_backend(cfg: SVRConfig, fold: int) -> str:
+def select_backend(cfg: SVRConfig, where: str) -> str:
     ok, why = cuml_status() if cfg.backend != "sklearn" else (False, "not requested")
     backend = choose_backend(cfg.backend, ok, why)
     fallback = "" if backend == "cuml" or cfg.backend == "sklearn" else f"; cuML unavailable: {why}"
-    log.info("fold %d: SVR backend %s (requested %s%s)", fold, backend, cfg.backend, fallback)
+    log.info("%s: SVR backend %s (requested %s%s)", where, backend, cfg.backend, fallback)
     return backend
 
 
@@ -138,79 +142,80 @@ def fit_target(y: np.ndarray, cfg: SVRConfig) -> np.ndarray:
     return np.minimum(y, cfg.clip_target) if cfg.clip_target is not None else y
 
 
-def fit_fold(
-    *,
-    embeddings: str,
-    folds_csv: str,
-    fold: int,
-    cfg: SVRConfig,
-    out_model: str,
-    out_oof: str,
-    out_test: str,
-    train_table: str | None = None,
-    test_table: str | None = None,
-    tuning: str | None = None,
-    logits: str | None = None,
-) -> dict[str, Any]:
-    from .features import combine, fold_feature_sets
-    from .io import read_json
+def fit_predict(backend: str, cfg: SVRConfig, x_fit, y_fit, *x_predict) -> dict[str, Any]:
+    """Fit one SVR head and predict each of `x_predict`; with timings and the worker's process id."""
+    t0 = time.perf_counter()
+    head = SVRHead(backend, cfg).fit(x_fit, y_fit)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    preds = [head.predict(x) for x in x_predict]
+    return {"head": head, "preds": preds, "fit_s": fit_s, "predict_s": time.perf_counter() - t0, "pid": os.getpid()}
 
-    folds = pd.read_csv(folds_csv, dtype={"Id": str})
-    sets = fold_feature_sets(
-        embeddings=embeddings,
-        folds=folds,
-        fold=fold,
-        use=cfg.features,
-        train_table=train_table,
-        test_table=test_table,
-        logits=logits,
-    )
-    if tuning:
-        best = read_json(tuning)["best"]
+
+def run_fits(backend: str, threads: int, tasks: list[tuple]) -> list[dict[str, Any]]:
+    """fit_predict(backend, *task) for every task: in `threads` processes with scikit-learn (each fit
+    is single-threaded), one after the other with cuML (one GPU)."""
+    if backend == "cuml" or threads <= 1 or len(tasks) <= 1:
+        return [fit_predict(backend, *task) for task in tasks]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=min(threads, len(tasks)))(delayed(fit_predict)(backend, *task) for task in tasks)
+
+
+@dataclass(frozen=True)
+class SVRJob:
+    """The svr rule's inputs and outputs for one fold."""
+
+    fold: int
+    folds_csv: str
+    inputs: FeatureInputs
+    out_model: str
+    out_oof: str
+    out_test: str
+    out_summary: str
+    tuning: str | None = None
+
+
+def fit_fold(job: SVRJob, cfg: SVRConfig) -> dict[str, Any]:
+    """The SVR on all enabled feature sets together (saved), and for the report on each set alone."""
+    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    sets = load_feature_sets(job.inputs, folds, cfg.features)
+    if job.tuning:
+        best = read_json(job.tuning)["best"]
         cfg = replace(cfg, C=best["C"], epsilon=best["epsilon"])
-        log.info("fold %d: C=%g, epsilon=%g from %s", fold, cfg.C, cfg.epsilon, tuning)
-    backend = select_backend(cfg, fold)
-    val = folds["fold"].to_numpy() == fold
+        log.info("fold %d: C=%g, epsilon=%g from %s", job.fold, cfg.C, cfg.epsilon, job.tuning)
+    backend = select_backend(cfg, f"fold {job.fold}")
+    val = folds["fold"].to_numpy() == job.fold
     y = folds[TARGET].to_numpy(np.float64)
-    y_fit = fit_target(y[~val], cfg)
-    test_ids = np.load(embeddings)["test_ids"]
-
-    # The SVR on all enabled sets together, and (for the report) on each set alone.
     components = {"pred": combine(sets)}
     if len(sets) > 1:
         components.update({f"svr[{name}]": pair for name, pair in sets.items()})
+    tasks = [(cfg, x[~val], fit_target(y[~val], cfg), x[val], x_test) for x, x_test in components.values()]
+    fits = dict(zip(components, run_fits(backend, cfg.threads, tasks), strict=True))
     oof = folds.loc[val, ["Id", "fold", TARGET]].copy()
-    test = pd.DataFrame({"Id": test_ids})
-    timings = {}
-    for name, (x_train, x_test) in components.items():
-        t0 = time.perf_counter()
-        head = SVRHead(backend, cfg).fit(x_train[~val], y_fit)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        oof[name], test[name] = head.predict(x_train[val]), head.predict(x_test)
-        timings[name] = (fit_s, time.perf_counter() - t0)
-        if name == "pred":
-            head.feature_sets = list(sets)
-            head.save(out_model)
-    rmse = float(np.sqrt(np.mean((oof["pred"] - y[val]) ** 2)))
-    write_csv(oof, out_oof)
-    write_csv(test, out_test)
-    fit_s, predict_s = timings["pred"]
+    test = pd.DataFrame({"Id": np.load(job.inputs.embeddings)["test_ids"]})
+    for name, fit in fits.items():
+        oof[name], test[name] = fit["preds"]
+    main = fits["pred"]
+    main["head"].feature_sets = list(sets)
+    main["head"].save(job.out_model)
+    write_csv(oof, job.out_oof)
+    write_csv(test, job.out_test)
+    score = rmse(oof["pred"], y[val])
     log.info(
         "fold %d: SVR on %s (%d features) fit %.2fs, predict %.2fs; OOF RMSE %.4f",
-        fold,
-        "+".join(sets),
-        components["pred"][0].shape[1],
-        fit_s,
-        predict_s,
-        rmse,
-    )
-    return {
+        job.fold, "+".join(sets), components["pred"][0].shape[1], main["fit_s"], main["predict_s"], score,
+    )  # fmt: skip
+    summary = {
+        "fold": job.fold,
         "backend": backend,
-        "rmse": rmse,
-        "fit_s": fit_s,
-        "predict_s": predict_s,
+        "rmse": score,
+        "fit_s": main["fit_s"],
+        "predict_s": main["predict_s"],
         "C": cfg.C,
         "epsilon": cfg.epsilon,
         "features": list(sets),
+        "workers": len({f["pid"] for f in fits.values()}),
     }
+    write_json(summary, job.out_summary)
+    return summary

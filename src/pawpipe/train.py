@@ -1,9 +1,12 @@
 """Train one fold: timm backbone + MLP head on BCE(target / 100), AdamW, warmup + cosine.
 
-Working files live in `state_dir` (last.pt for resuming, best.pt, metrics.csv) and are published to
-the rule's outputs only when training ends, so a killed job leaves no output that looks complete
-and a rerun resumes from the last finished epoch. Every epoch reseeds from (seed, epoch), so a
-resumed run reproduces an uninterrupted one exactly on CPU.
+Working files live in the fold's state directory (last.pt for resuming, best.pt, metrics.csv) and
+are published to the rule's outputs only when training ends, so a killed job leaves no output that
+looks complete and a rerun resumes from the last finished epoch. Every epoch reseeds from (seed,
+epoch) and every sample's augmentation from (seed, epoch, sample), so a resumed run reproduces an
+uninterrupted one exactly on CPU, whatever the number of DataLoader workers. Only what a result
+depends on (the model, the data, the `train` settings that are not runtime settings) identifies a
+resume state: changing workers, batch sizes for inference, compile or the device resumes as before.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +25,79 @@ import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from .cache import open_cache
 from .data import TARGET, metadata_matrix
 from .io import atomic_path, publish, write_csv
 from .logs import log
-from .model import count_parameters, create_model, resolve_normalization
-from .runtime import Normalizer, amp_dtype, autocast, explain_oom, predict, resolve_device, seed_everything, set_threads
+from .metrics import rmse
+from .model import PawModel, count_parameters, create_model, resolve_normalization
+from .runtime import (
+    Inference,
+    Normalizer,
+    amp_dtype,
+    autocast,
+    explain_oom,
+    predict,
+    resolve_device,
+    seed_everything,
+    set_threads,
+    use_channels_last,
+)
 from .tracking import Tracker
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 32
-    accumulate: int = 1
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_epochs: float = 0.5
-    min_lr_ratio: float = 0.01
-    num_workers: int = 2
-    amp: str = "auto"
-    device: str = "auto"
-    channels_last: bool = True
-    grad_checkpointing: bool | list[int] = False
-    compile: bool = False
-    eval_batch_size: int = 64
-    threads: int = 1
-    augment: list[dict[str, Any]] = field(default_factory=list)
-    seed: int = 42
+    """The `train` block of the validated config (its defaults live in the schema), plus the seed."""
+
+    epochs: int
+    batch_size: int
+    accumulate: int
+    lr: float
+    weight_decay: float
+    warmup_epochs: float
+    min_lr_ratio: float
+    amp: str
+    augment: list[dict[str, Any]]
+    num_workers: int
+    device: str
+    channels_last: bool | str
+    grad_checkpointing: bool | list[int]
+    compile: bool
+    eval_batch_size: int
+    threads: int
+    keep_state: bool
+    seed: int
 
     @classmethod
     def from_params(cls, params: dict[str, Any], seed: int) -> TrainConfig:
         return cls(**params, seed=seed)
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """Where a fold's training reads and writes (the paths the train rule declares)."""
+
+    folds_csv: str
+    cache_npy: str
+    train_table: str | None
+    fold: int
+    out_best: str
+    out_metrics: str
+    state_dir: str
+
+
+@dataclass
+class FoldData:
+    images: np.ndarray
+    y: np.ndarray  # target / 100 for every row of folds.csv
+    tr_idx: np.ndarray
+    va_idx: np.ndarray
+    meta: np.ndarray | None
+    n: int
 
 
 def build_augment(spec: list[dict[str, Any]], seed: int) -> A.Compose:
@@ -71,26 +113,44 @@ def build_augment(spec: list[dict[str, Any]], seed: int) -> A.Compose:
     return A.Compose(transforms, seed=seed)
 
 
-class CachedImages(Dataset):
-    """Cached uint8 images (augmented), targets, and metadata rows (empty without a metadata head)."""
+class EpochSampler(Sampler[int]):
+    """A seeded shuffle per epoch that tells each sample its epoch: it yields epoch * n + position,
+    so samples can seed their augmentation in any worker process, persistent or not."""
 
-    def __init__(self, images, indices: np.ndarray, targets: np.ndarray, augment: A.Compose, meta=None):
-        self.images, self.indices, self.targets, self.augment = images, indices, targets, augment
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        yield from (self.epoch * self.n + int(i) for i in torch.randperm(self.n, generator=gen))
+
+
+class CachedImages(Dataset):
+    """Cached uint8 images (augmented), targets, and metadata rows (empty without a metadata head).
+
+    Keys come from EpochSampler; each sample's augmentation is seeded from (seed, epoch, position).
+    """
+
+    def __init__(self, images, indices: np.ndarray, targets: np.ndarray, augment: A.Compose, seed: int, meta=None):
+        self.images, self.indices, self.targets, self.augment, self.seed = images, indices, targets, augment, seed
         self.meta = meta if meta is not None else np.zeros((len(images), 0), np.float32)
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, key: int):
+        epoch, i = divmod(int(key), len(self.indices))
+        self.augment.set_random_seed((self.seed * 1_000_003 + epoch * 100_003 + i) % 2**32)
         img = np.array(self.images[self.indices[i]])  # a writable copy of the memory-mapped slice
         img = self.augment(image=img)["image"]
         target = torch.tensor(self.targets[i], dtype=torch.float32)
         return torch.from_numpy(np.ascontiguousarray(img)), target, torch.from_numpy(self.meta[self.indices[i]])
-
-
-def _worker_init(worker_id: int) -> None:
-    info = torch.utils.data.get_worker_info()
-    info.dataset.augment.set_random_seed(torch.initial_seed() % 2**32)
 
 
 def set_grad_checkpointing(model: torch.nn.Module, which: bool | list[int]) -> None:
@@ -155,207 +215,259 @@ def config_digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def rmse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(a, float) - np.asarray(b, float)) ** 2)))
-
-
-def train_fold(
-    *,
-    folds_csv: str,
-    cache_npy: str,
-    fold: int,
-    model_args: dict,
-    cfg: TrainConfig,
-    resolved_config: dict,
-    out_best: str,
-    out_metrics: str,
-    state_dir: str,
-    tracker: Tracker | None = None,
-    train_table: str | None = None,
-) -> dict:
-    tracker = tracker or Tracker()
-    set_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    amp = amp_dtype(cfg.amp, device)
-    folds = pd.read_csv(folds_csv, dtype={"Id": str})
-    images = open_cache(cache_npy)
+def load_fold_data(job: FoldJob, head_metadata: bool) -> FoldData:
+    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    images = open_cache(job.cache_npy)
     if len(images) != len(folds):
         raise ValueError(
-            f"{cache_npy} holds {len(images)} images but {folds_csv} has {len(folds)} rows; rerun the cache rule"
+            f"{job.cache_npy} holds {len(images)} images but {job.folds_csv} has {len(folds)} rows; "
+            "rerun the cache rule"
         )
-    tr_idx = np.flatnonzero(folds["fold"].to_numpy() != fold)
-    va_idx = np.flatnonzero(folds["fold"].to_numpy() == fold)
+    fold_of = folds["fold"].to_numpy()
+    va_idx = np.flatnonzero(fold_of == job.fold)
     if len(va_idx) == 0:
-        raise ValueError(f"fold {fold} has no validation rows in {folds_csv}")
+        raise ValueError(f"fold {job.fold} has no validation rows in {job.folds_csv}")
+    meta = metadata_matrix(job.train_table, folds["Id"].tolist()) if head_metadata else None
     y = folds[TARGET].to_numpy(dtype=np.float32) / 100.0
-    meta = metadata_matrix(train_table, folds["Id"].tolist()) if model_args.get("head_metadata") else None
+    return FoldData(images, y, np.flatnonzero(fold_of != job.fold), va_idx, meta, len(folds))
 
+
+@dataclass
+class Session:
+    """Everything one fold's training loop works with."""
+
+    model: PawModel
+    model_args: dict
+    norm: Normalizer
+    device: torch.device
+    amp: torch.dtype | None
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    step: TrainStep
+    warmed: bool = False  # a compiled step has run once in this process
+
+
+def build_session(data: FoldData, model_args: dict, cfg: TrainConfig) -> Session:
+    """Model (head bias at the training mean), loader, optimizer, schedule and the step function."""
+    device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model = create_model(model_args).to(device)
     model_args = {**model_args}
     model_args["mean"], model_args["std"] = resolve_normalization(model)
     with torch.no_grad():  # start the head at the training mean: early epochs fit signal, not offset
-        p = float(np.clip(y[tr_idx].mean(), 1e-3, 1 - 1e-3))
+        p = float(np.clip(data.y[data.tr_idx].mean(), 1e-3, 1 - 1e-3))
         model.head[-1].bias.fill_(math.log(p / (1 - p)))
     set_grad_checkpointing(model, cfg.grad_checkpointing)
-    if cfg.channels_last and device.type == "cuda":
+    channels_last = use_channels_last(cfg.channels_last, device)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    norm = Normalizer(model_args["mean"], model_args["std"], device, cfg.channels_last and device.type == "cuda")
-    total, trainable = count_parameters(model)
-    log.info(
-        "fold %d: %s, %.2fM parameters (%.2fM trainable), device %s, amp %s, %d train / %d val rows",
-        fold,
-        model_args["name"],
-        total / 1e6,
-        trainable / 1e6,
-        device,
-        amp,
-        len(tr_idx),
-        len(va_idx),
+    amp = amp_dtype(cfg.amp, device)
+    dataset = CachedImages(
+        data.images, data.tr_idx, data.y[data.tr_idx], build_augment(cfg.augment, cfg.seed), cfg.seed, data.meta
     )
-
-    augment = build_augment(cfg.augment, cfg.seed)
-    dataset = CachedImages(images, tr_idx, y[tr_idx], augment, meta)
-    generator = torch.Generator()
     loader = DataLoader(
         dataset,
         batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(tr_idx) > cfg.batch_size,
+        sampler=EpochSampler(len(dataset), cfg.seed),
+        drop_last=len(dataset) > cfg.batch_size,
         num_workers=cfg.num_workers,
         pin_memory=device.type == "cuda",
-        generator=generator,
-        worker_init_fn=_worker_init if cfg.num_workers > 0 else None,
-        persistent_workers=False,
+        persistent_workers=cfg.num_workers > 0,  # workers start once per fold, not once per epoch
     )
     steps_per_epoch = math.ceil(len(loader) / cfg.accumulate)
-    total_steps = steps_per_epoch * cfg.epochs
     optimizer = make_optimizer(model, cfg, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(total_steps, int(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio)
-    )
+    schedule = warmup_cosine(steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     step = TrainStep(model, optimizer, scaler, device, amp, cfg.accumulate, cfg.compile)
+    norm = Normalizer(model_args["mean"], model_args["std"], device, channels_last)
+    return Session(model, model_args, norm, device, amp, loader, optimizer, scheduler, scaler, step)
 
-    state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    last_pt, best_pt, metrics_csv = state_dir / "last.pt", state_dir / "best.pt", state_dir / "metrics.csv"
-    digest = config_digest(
-        {
-            "model_args": model_args,
-            "train": dataclasses.asdict(cfg),
-            "fold": fold,
-            "n": len(folds),
-            "config": resolved_config,
-        }
-    )
-    done = state_dir / "done"  # written after publishing: tells a finished fold from a killed one
-    start_epoch, best_rmse, history = 0, math.inf, []
-    state = torch.load(last_pt, map_location="cpu", weights_only=False) if last_pt.exists() else None
-    if state is not None and state.get("digest") == digest and best_pt.exists() and not done.exists():
-        if state["epoch"] + 1 == cfg.epochs:  # killed after the last epoch, before publishing
-            log.info("fold %d: all %d epochs already trained in %s; publishing", fold, cfg.epochs, state_dir)
-            return _publish(
-                best_pt, metrics_csv, done, out_best, out_metrics, fold, state["best_rmse"], state["history"]
+
+def train_epoch(s: Session, cfg: TrainConfig, epoch: int, fold: int) -> dict[str, float]:
+    """One pass over the fold's training rows. The loss stays on the device: the host waits for it
+    only when a progress bar shows it, and once at the end. A compiled model's first step (the
+    compile) is timed apart, so img/s is the steady rate."""
+    seed_everything(cfg.seed * 1000 + epoch)
+    s.loader.sampler.set_epoch(epoch)
+    s.model.train()
+    bar = tqdm(s.loader, desc=f"fold {fold} epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=None)
+    s.optimizer.zero_grad(set_to_none=True)
+    t0, seen, loss_sum, warmup_s = time.perf_counter(), 0, torch.zeros((), device=s.device), 0.0
+    for i, (xb, yb, mb) in enumerate(bar):
+        do_step = (i + 1) % cfg.accumulate == 0 or i + 1 == len(s.loader)
+        mb = mb.to(s.device, non_blocking=True) if s.model.meta_dim else None
+        loss = s.step(s.norm(xb), yb.to(s.device, non_blocking=True), do_step, mb)
+        if do_step:
+            s.scheduler.step()
+        loss_sum += loss * len(xb)
+        if i == 0 and cfg.compile and not s.warmed:
+            if s.device.type == "cuda":
+                torch.cuda.synchronize(s.device)
+            warmup_s, s.warmed = time.perf_counter() - t0, True
+            t0 = time.perf_counter()
+        else:
+            seen += len(xb)
+        if not bar.disable and (i % 10 == 0 or i + 1 == len(s.loader)):
+            bar.set_postfix(
+                loss=f"{loss_sum.item() / (i + 1) / len(xb):.4f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}"
             )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, best_rmse, history = state["epoch"] + 1, state["best_rmse"], state["history"]
-        log.info("resuming fold %d from %s after epoch %d (best val RMSE %.4f)", fold, last_pt, start_epoch, best_rmse)
-    elif state is not None:
-        log.info("%s is from another config or a finished run; training from scratch", last_pt)
-    done.unlink(missing_ok=True)
-    del state
+    total = loss_sum.item()  # the one host sync of the epoch
+    seconds = time.perf_counter() - t0
+    n = len(s.loader.dataset) if not s.loader.drop_last else len(s.loader) * cfg.batch_size
+    return {"train_loss": total / max(n, 1), "train_img_s": seen / max(seconds, 1e-9), "compile_s": warmup_s}
 
-    for epoch in range(start_epoch, cfg.epochs):
-        seed_everything(cfg.seed * 1000 + epoch)
-        generator.manual_seed(cfg.seed * 1000 + epoch)
-        augment.set_random_seed(cfg.seed * 1000 + epoch)
-        model.train()
-        t0, seen, loss_sum = time.perf_counter(), 0, torch.zeros((), device=device)
-        bar = tqdm(loader, desc=f"fold {fold} epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=None)
-        optimizer.zero_grad(set_to_none=True)
-        with explain_oom("train"):
-            for i, (xb, yb, mb) in enumerate(bar):
-                do_step = (i + 1) % cfg.accumulate == 0 or i + 1 == len(loader)
-                mb = mb.to(device, non_blocking=True) if meta is not None else None
-                loss = step(norm(xb), yb.to(device, non_blocking=True), do_step, mb)
-                if do_step:
-                    scheduler.step()
-                seen += len(xb)
-                loss_sum += loss * len(xb)  # stays on the device: no sync per step
-                if i % 10 == 0 or i + 1 == len(loader):
-                    rate = seen / (time.perf_counter() - t0)
-                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", img_s=f"{rate:.0f}")
-        train_seconds = time.perf_counter() - t0
-        with explain_oom("validate"):
-            preds, _ = predict(model, images, va_idx, cfg.eval_batch_size, norm, amp, desc="validate", meta=meta)
-        val_rmse = rmse(preds, y[va_idx] * 100)
-        improved = val_rmse < best_rmse
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum.item() / max(seen, 1),
-            "val_rmse": val_rmse,
-            "lr": scheduler.get_last_lr()[0],
-            "train_img_s": seen / train_seconds,
-            "seconds": time.perf_counter() - t0,
-            "best": improved,
-        }
-        history.append(row)
-        tracker.log({k: v for k, v in row.items() if k != "best"})
-        log.info(
-            "fold %d epoch %d/%d: train loss %.4f, val RMSE %.4f%s, %.0f img/s",
-            fold,
-            epoch + 1,
-            cfg.epochs,
-            row["train_loss"],
-            val_rmse,
-            " (best)" if improved else "",
-            row["train_img_s"],
+
+def validate(s: Session, data: FoldData, cfg: TrainConfig) -> float:
+    inf = Inference(batch_size=cfg.eval_batch_size, hflip=False, amp=s.amp, compile=False)
+    preds, _ = predict(s.model, data.images, data.va_idx, s.norm, inf, data.meta, desc="validate")
+    return rmse(preds, data.y[data.va_idx] * 100)
+
+
+def save_best(s: Session, path: Path, cfg: TrainConfig, resolved_config: dict, fold: int, epoch: int, val: float):
+    """The fold's best weights and what rebuilds them: plain tensors and dicts (loads with weights_only=True)."""
+    with atomic_path(path) as tmp:
+        torch.save(
+            {
+                "model": s.model.state_dict(),
+                "model_args": s.model_args,
+                "config": resolved_config,
+                "train": dataclasses.asdict(cfg),
+                "fold": fold,
+                "epoch": epoch + 1,
+                "val_rmse": val,
+            },
+            tmp,
         )
-        if improved:
-            best_rmse = val_rmse
-            with atomic_path(best_pt) as tmp:
-                torch.save(
-                    {
-                        "model": model.state_dict(),
-                        "model_args": model_args,
-                        "config": resolved_config,
-                        "train": dataclasses.asdict(cfg),
-                        "fold": fold,
-                        "epoch": epoch + 1,
-                        "val_rmse": val_rmse,
-                    },
-                    tmp,
-                )
-        write_csv(pd.DataFrame(history), metrics_csv)
-        with atomic_path(last_pt) as tmp:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()},
-                    "epoch": epoch,
-                    "best_rmse": best_rmse,
-                    "history": history,
-                    "digest": digest,
-                },
-                tmp,
-            )
 
-    tracker.summary({"best_val_rmse": best_rmse, "epochs": cfg.epochs})
-    result = _publish(best_pt, metrics_csv, done, out_best, out_metrics, fold, best_rmse, history)
-    tracker.artifact(out_best, f"fold{fold}-best", "model")
+
+def save_state(s: Session, path: Path, epoch: int, best_rmse: float, history: list, digest: str) -> None:
+    """Everything a resumed run needs after `epoch`; tensors and plain values only (weights_only=True)."""
+    with atomic_path(path) as tmp:
+        torch.save(
+            {
+                "model": s.model.state_dict(),
+                "optimizer": s.optimizer.state_dict(),
+                "scheduler": s.scheduler.state_dict(),
+                "scaler": s.scaler.state_dict(),
+                "epoch": epoch,
+                "best_rmse": best_rmse,
+                "history": history,
+                "digest": digest,
+            },
+            tmp,
+        )
+
+
+def restore(s: Session, state: dict) -> tuple[int, float, list]:
+    s.model.load_state_dict(state["model"])
+    s.optimizer.load_state_dict(state["optimizer"])
+    s.scheduler.load_state_dict(state["scheduler"])
+    s.scaler.load_state_dict(state["scaler"])
+    return state["epoch"] + 1, state["best_rmse"], state["history"]
+
+
+def read_state(state_dir: Path, digest: str) -> dict | None:
+    """The resume state of an interrupted run of this same training, else None (a finished run's
+    state, or one from another config, means training from scratch)."""
+    last, best, done = state_dir / "last.pt", state_dir / "best.pt", state_dir / "done"
+    if not last.exists():
+        return None
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    if state.get("digest") == digest and best.exists() and not done.exists():
+        return state
+    log.info("%s is from another config or a finished run; training from scratch", last)
+    return None
+
+
+@dataclass
+class FoldRun:
+    """One fold's training in progress: its inputs, session, and the best result so far."""
+
+    job: FoldJob
+    cfg: TrainConfig
+    resolved_config: dict
+    data: FoldData
+    session: Session
+    digest: str
+    tracker: Tracker
+    best_rmse: float = math.inf
+    history: list = dataclasses.field(default_factory=list)
+
+
+def train_fold(job: FoldJob, model_args: dict, cfg: TrainConfig, resolved_config: dict, tracker=None) -> dict:
+    """Train one fold, resuming an interrupted run; publish best.pt and metrics.csv at the end."""
+    set_threads(cfg.threads)
+    data = load_fold_data(job, bool(model_args.get("head_metadata")))
+    s = build_session(data, model_args, cfg)
+    total, trainable = count_parameters(s.model)
+    log.info(
+        "fold %d: %s, %.2fM parameters (%.2fM trainable), device %s, amp %s, %d train / %d val rows",
+        job.fold, model_args["name"], total / 1e6, trainable / 1e6, s.device, s.amp, len(data.tr_idx), len(data.va_idx),
+    )  # fmt: skip
+    Path(job.state_dir).mkdir(parents=True, exist_ok=True)
+    digest = config_digest({"model_args": s.model_args, "fold": job.fold, "n": data.n, "config": resolved_config})
+    run = FoldRun(job, cfg, resolved_config, data, s, digest, tracker or Tracker())
+    start = 0
+    state = read_state(Path(job.state_dir), digest)
+    if state is not None and state["epoch"] + 1 == cfg.epochs:  # killed after the last epoch, before publishing
+        log.info("fold %d: all %d epochs already trained in %s; publishing", job.fold, cfg.epochs, job.state_dir)
+        return publish_fold(job, cfg, state["best_rmse"], state["history"])
+    if state is not None:
+        start, run.best_rmse, run.history = restore(s, state)
+        log.info(
+            "resuming fold %d from %s after epoch %d (best val RMSE %.4f)",
+            job.fold,
+            job.state_dir,
+            start,
+            run.best_rmse,
+        )
+    (Path(job.state_dir) / "done").unlink(missing_ok=True)
+    del state
+    for epoch in range(start, cfg.epochs):
+        run_epoch(run, epoch)
+    run.tracker.summary({"best_val_rmse": run.best_rmse, "epochs": cfg.epochs})
+    result = publish_fold(job, cfg, run.best_rmse, run.history)
+    run.tracker.artifact(job.out_best, f"fold{job.fold}-best", "model")
     return result
 
 
-def _publish(best_pt, metrics_csv, done, out_best, out_metrics, fold, best_rmse, history) -> dict:
-    publish(best_pt, out_best)
-    publish(metrics_csv, out_metrics)
-    done.write_text("published\n")
-    log.info("fold %d done: best val RMSE %.4f", fold, best_rmse)
+def run_epoch(run: FoldRun, epoch: int) -> None:
+    """Train, validate, keep the best weights and the resume state."""
+    s, cfg, job = run.session, run.cfg, run.job
+    t0 = time.perf_counter()
+    with explain_oom("train"):
+        row = train_epoch(s, cfg, epoch, job.fold)
+    with explain_oom("validate"):
+        val_rmse = validate(s, run.data, cfg)
+    improved = val_rmse < run.best_rmse
+    row = {"epoch": epoch + 1, **row, "val_rmse": val_rmse, "lr": s.scheduler.get_last_lr()[0]}
+    row.update(seconds=time.perf_counter() - t0, best=improved)
+    run.history.append(row)
+    run.tracker.log({k: v for k, v in row.items() if k != "best"})
+    log.info(
+        "fold %d epoch %d/%d: train loss %.4f, val RMSE %.4f%s, %.0f img/s%s",
+        job.fold, epoch + 1, cfg.epochs, row["train_loss"], val_rmse, " (best)" if improved else "",
+        row["train_img_s"], f" (after a {row['compile_s']:.1f} s compile)" if row["compile_s"] else "",
+    )  # fmt: skip
+    state_dir = Path(job.state_dir)
+    if improved:
+        run.best_rmse = val_rmse
+        save_best(s, state_dir / "best.pt", cfg, run.resolved_config, job.fold, epoch, val_rmse)
+    write_csv(pd.DataFrame(run.history), state_dir / "metrics.csv")
+    save_state(s, state_dir / "last.pt", epoch, run.best_rmse, run.history, run.digest)
+
+
+def publish_fold(job: FoldJob, cfg: TrainConfig, best_rmse: float, history: list) -> dict:
+    """Publish best.pt and metrics.csv; then drop the resume state unless train.keep_state."""
+    state_dir = Path(job.state_dir)
+    publish(state_dir / "best.pt", job.out_best)
+    publish(state_dir / "metrics.csv", job.out_metrics)
+    if cfg.keep_state:
+        (state_dir / "done").write_text("published\n")  # a finished fold, not a killed one
+    else:
+        shutil.rmtree(state_dir)
+    log.info("fold %d done: best val RMSE %.4f", job.fold, best_rmse)
     return {"best_rmse": best_rmse, "history": history}

@@ -10,63 +10,48 @@ import numpy as np
 import pandas as pd
 
 from .data import TARGET
-from .features import combine, fold_feature_sets
+from .features import FeatureInputs, combine, load_feature_sets
 from .io import write_json
 from .logs import log
-from .svr import SVRConfig, SVRHead, fit_target, select_backend
+from .metrics import rmse
+from .svr import SVRConfig, fit_target, run_fits, select_backend
 
 
-def tune_svr(
-    *,
-    embeddings: list[str],
-    folds_csv: str,
-    cfg: SVRConfig,
-    out_json: str,
-    train_table: str | None = None,
-    test_table: str | None = None,
-    logits: str | None = None,
-) -> dict:
+def tune_svr(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, out_json: str) -> dict:
+    """Every (C, epsilon) of svr.grid fitted on every fold (`fold_inputs` in fold order); scikit-learn
+    fits run in parallel over svr.threads processes."""
     folds = pd.read_csv(folds_csv, dtype={"Id": str})
     fold_ids = sorted(folds["fold"].unique())
     y = folds[TARGET].to_numpy(np.float64)
-    features = []
-    for k, path in zip(fold_ids, embeddings, strict=True):
-        sets = fold_feature_sets(
-            embeddings=path,
-            folds=folds,
-            fold=k,
-            use=cfg.features,
-            train_table=train_table,
-            test_table=test_table,
-            logits=logits,
-        )
-        features.append(combine(sets)[0])
-    backend = select_backend(cfg, -1)
-    results = []
+    features = [combine(load_feature_sets(inputs, folds, cfg.features))[0] for inputs in fold_inputs]
+    backend = select_backend(cfg, "tuning")
+    trials = [
+        replace(cfg, C=float(C), epsilon=float(e)) for C, e in itertools.product(cfg.grid["C"], cfg.grid["epsilon"])
+    ]
+    tasks = []
+    for trial, (k, x) in itertools.product(trials, zip(fold_ids, features, strict=True)):
+        val = folds["fold"].to_numpy() == k
+        tasks.append((trial, x[~val], fit_target(y[~val], trial), x[val]))
     t0 = time.perf_counter()
-    for C, epsilon in itertools.product(cfg.grid["C"], cfg.grid["epsilon"]):
-        trial = replace(cfg, C=float(C), epsilon=float(epsilon))
+    fits = iter(run_fits(backend, cfg.threads, tasks))
+    results = []
+    for trial in trials:
         oof = np.empty(len(folds))
-        for k, x in zip(fold_ids, features, strict=True):
-            val = folds["fold"].to_numpy() == k
-            oof[val] = SVRHead(backend, trial).fit(x[~val], fit_target(y[~val], trial)).predict(x[val])
-        rmse = float(np.sqrt(np.mean((oof - y) ** 2)))
-        results.append({"C": float(C), "epsilon": float(epsilon), "oof_rmse": rmse})
-        log.info("SVR C=%g epsilon=%g: OOF RMSE %.4f", C, epsilon, rmse)
+        for k in fold_ids:
+            oof[folds["fold"].to_numpy() == k] = next(fits)["preds"][0]
+        results.append({"C": trial.C, "epsilon": trial.epsilon, "oof_rmse": rmse(oof, y)})
+        log.info("SVR C=%g epsilon=%g: OOF RMSE %.4f", trial.C, trial.epsilon, results[-1]["oof_rmse"])
     best = min(results, key=lambda r: r["oof_rmse"])
     summary = {
         "best": best,
         "grid": results,
         "backend": backend,
-        "fits": len(results) * len(fold_ids),
+        "fits": len(tasks),
         "seconds": time.perf_counter() - t0,
     }
     write_json(summary, out_json)
     log.info(
-        "SVR tuning: best C=%g epsilon=%g (OOF RMSE %.4f) from %d fits",
-        best["C"],
-        best["epsilon"],
-        best["oof_rmse"],
-        summary["fits"],
-    )
+        "SVR tuning: best C=%g epsilon=%g (OOF RMSE %.4f) from %d fits in %.1f s",
+        best["C"], best["epsilon"], best["oof_rmse"], summary["fits"], summary["seconds"],
+    )  # fmt: skip
     return summary

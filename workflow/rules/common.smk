@@ -29,6 +29,16 @@ os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
 TORCH_ENV = "../../envs/torch.yaml"
 RAPIDS_ENV = "../../envs/rapids.yaml"
 
+from pawpipe.config import export_runtime, load_schema, split_config
+
+# What a result depends on reaches rules as params (WHAT); how a job runs (the schema's x-runtime
+# keys: workers, threads, batch sizes for inference, compile, device) reaches every job through the
+# environment, so changing it reruns nothing and never invalidates a resume state.
+WHAT, HOW = split_config(
+    config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+)
+export_runtime(HOW)
+
 EXP = config["exp"]
 DATA = config["data"]["dir"].rstrip("/")
 FOLDS = list(range(config["folds"]["n_splits"]))
@@ -82,8 +92,31 @@ def has_gpu():
     return bool(visible_gpus())
 
 
+def is_cuml_installed():
+    import importlib.util
+
+    return importlib.util.find_spec("cuml") is not None
+
+
 def svr_gpu_request():
-    return {"sklearn": 0, "cuml": 1}.get(config["svr"]["backend"], gpu_request())
+    """cuML takes the GPU; a scikit-learn SVR job asks for none (svr.backend sklearn, or auto where
+    cuML is missing or no GPU is visible)."""
+    backend = config["svr"]["backend"]
+    if backend == "auto":
+        return int(has_gpu() and is_cuml_installed())
+    return {"sklearn": 0, "cuml": 1}[backend]
+
+
+def warn_if_svr_falls_back():
+    """Said on the console at the start: a GPU is visible but cuML is missing, so `auto` fits every
+    SVR with scikit-learn on the CPU (minutes to hours on the competition data)."""
+    if config["svr"]["backend"] == "auto" and has_gpu() and not is_cuml_installed():
+        print(
+            "WARNING: a GPU is visible but cuML is not installed: svr.backend auto fits the SVRs with "
+            "scikit-learn on the CPU (svr.threads cores per job). Install RAPIDS for GPU SVRs: "
+            "pip install -r requirements-gpu.txt (README, 'GPU machines').",
+            file=sys.stderr,
+        )
 
 
 def get_onnx_input(name):
@@ -103,7 +136,7 @@ def get_svr_env():
 
 
 def get_svr_features_input(exp, folds):
-    """Tables for the metadata feature set; other experiments' embeddings for the same folds."""
+    """Tables for the metadata feature set; the logits; other experiments' embeddings for `folds`."""
     inputs = {}
     if config["svr"]["features"]["metadata"]:
         inputs.update(train_table=get_table("train"), test_table=get_table("test"))
@@ -134,10 +167,11 @@ def get_svr_tune_input(wildcards):
     }
 
 
-def get_report_input(wildcards):
+def get_cv_input(wildcards):
     inputs = {
         "oof": get_fold_files("blend_oof.csv"),
-        "summaries": get_fold_files("blend.json"),
+        "blend": get_fold_files("blend.json"),
+        "svr": get_fold_files("svr.json"),
         "folds": f"models/{wildcards.exp}/folds.csv",
     }
     if config["svr"]["grid"]:
@@ -177,14 +211,13 @@ def get_pretrained_check(wildcards):
 
 
 def get_train_config():
-    """The part of the config that decides a fold's training; stored in its checkpoint."""
-    keys = ("exp", "seed", "folds", "image", "backbone", "head", "train")
-    return {k: config[k] for k in keys}
+    """What decides a fold's training (runtime settings excluded); stored in its checkpoint."""
+    return {k: WHAT[k] for k in ("exp", "seed", "folds", "image", "backbone", "head", "train")}
 
 
 def get_inference_config():
     """What the code-competition package needs to predict like the pipeline does."""
-    return {**get_train_config(), **{k: config[k] for k in ("embed", "svr", "blend")}}
+    return {**get_train_config(), **{k: WHAT[k] for k in ("embed", "svr", "blend")}}
 
 
 def is_kaggle_dry_run():

@@ -7,11 +7,11 @@ rule svr_tune:
         "models/{exp}/logs/svr_tune.log",
     conda:
         get_svr_env()
-    threads: 1
+    threads: config["svr"]["threads"]
     resources:
         gpu=svr_gpu_request(),
     params:
-        svr=config["svr"],
+        svr=WHAT["svr"],
     script:
         "../scripts/svr_tune.py"
 
@@ -23,37 +23,16 @@ rule svr:
         model="models/{exp}/fold{fold}/svr.pkl",
         oof="models/{exp}/fold{fold}/svr_oof.csv",
         test="models/{exp}/fold{fold}/svr_test.csv",
+        summary="models/{exp}/fold{fold}/svr.json",
     log:
         "models/{exp}/logs/svr_fold{fold}.log",
     conda:
         get_svr_env()
-    threads: 1
+    threads: config["svr"]["threads"]
     resources:
-        # cuML may take the GPU unless scikit-learn is forced or there is none.
         gpu=svr_gpu_request(),
     params:
         fold=lambda w: int(w.fold),
-        svr=config["svr"],
+        svr=WHAT["svr"],
     script:
         "../scripts/svr.py"
-
-
-rule blend:
-    input:
-        mlp_oof="models/{exp}/fold{fold}/mlp_oof.csv",
-        svr_oof="models/{exp}/fold{fold}/svr_oof.csv",
-        mlp_test="models/{exp}/fold{fold}/mlp_test.csv",
-        svr_test="models/{exp}/fold{fold}/svr_test.csv",
-    output:
-        oof="models/{exp}/fold{fold}/blend_oof.csv",
-        test="models/{exp}/fold{fold}/blend_test.csv",
-        summary="models/{exp}/fold{fold}/blend.json",
-    log:
-        "models/{exp}/logs/blend_fold{fold}.log",
-    conda:
-        TORCH_ENV
-    params:
-        fold=lambda w: int(w.fold),
-        weight=config["blend"]["weight"],
-    script:
-        "../scripts/blend.py"

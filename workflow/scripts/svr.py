@@ -1,25 +1,33 @@
+from pawpipe.config import job_runtime
+from pawpipe.features import FeatureInputs
 from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
-from pawpipe.svr import SVRConfig, fit_fold
+from pawpipe.svr import SVRConfig, SVRJob, fit_fold
 from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821
+cfg = SVRConfig(**{**sm.params.svr, **job_runtime()["svr"], "threads": sm.threads})
+others = {e: (sm.input[f"exp_{e}"][0], sm.input[f"exp_{e}_folds"]) for e in cfg.features["experiments"]}
+job = SVRJob(
+    fold=sm.params.fold,
+    folds_csv=sm.input.folds,
+    inputs=FeatureInputs(
+        embeddings=sm.input.embeddings,
+        train_table=sm.input.get("train_table"),
+        test_table=sm.input.get("test_table"),
+        logits=sm.input.get("logits"),
+        others=others,
+    ),
+    out_model=sm.output.model,
+    out_oof=sm.output.oof,
+    out_test=sm.output.test,
+    out_summary=sm.output.summary,
+    tuning=sm.input.get("tuning"),
+)
 with (
     job_logging(sm.log[0]),
     job_gpu(uses_gpu=sm.resources.gpu > 0),
     tracked(sm.wildcards.exp, "svr", sm.params.fold, sm.params.svr) as tracker,
 ):
-    result = fit_fold(
-        embeddings=sm.input.embeddings,
-        folds_csv=sm.input.folds,
-        fold=sm.params.fold,
-        cfg=SVRConfig(**sm.params.svr),
-        out_model=sm.output.model,
-        out_oof=sm.output.oof,
-        out_test=sm.output.test,
-        train_table=sm.input.get("train_table"),
-        test_table=sm.input.get("test_table"),
-        tuning=sm.input.get("tuning"),
-        logits=sm.input.get("logits"),
-    )
+    result = fit_fold(job, cfg)
     tracker.summary({k: v for k, v in result.items() if k != "features"})

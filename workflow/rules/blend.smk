@@ -1,17 +1,39 @@
-rule report:
+rule blend:
     input:
-        unpack(get_report_input),
+        mlp_oof="models/{exp}/fold{fold}/mlp_oof.csv",
+        svr_oof="models/{exp}/fold{fold}/svr_oof.csv",
+        mlp_test="models/{exp}/fold{fold}/mlp_test.csv",
+        svr_test="models/{exp}/fold{fold}/svr_test.csv",
+    output:
+        oof="models/{exp}/fold{fold}/blend_oof.csv",
+        test="models/{exp}/fold{fold}/blend_test.csv",
+        summary="models/{exp}/fold{fold}/blend.json",
+    log:
+        "models/{exp}/logs/blend_fold{fold}.log",
+    conda:
+        TORCH_ENV
+    params:
+        fold=lambda w: int(w.fold),
+        weight=config["blend"]["weight"],
+        seed=config["seed"],
+    script:
+        "../scripts/blend.py"
+
+
+rule cv:
+    input:
+        unpack(get_cv_input),
     output:
         cv="models/{exp}/cv.json",
         oof="models/{exp}/oof.csv",
     log:
-        "models/{exp}/logs/report.log",
+        "models/{exp}/logs/cv.log",
     conda:
         TORCH_ENV
     params:
         exp=EXP,
     script:
-        "../scripts/report.py"
+        "../scripts/cv.py"
 
 
 rule submission:
@@ -62,29 +84,3 @@ rule plots:
         folds=FOLDS,
     script:
         "../scripts/plots.py"
-
-
-if is_ensemble():
-
-    rule ensemble:
-        input:
-            oof=[f"models/{e}/oof.csv" for e in config["ensemble"]["experiments"]],
-            tests=[
-                f"models/{e}/fold{k}/blend_test.csv"
-                for e in config["ensemble"]["experiments"]
-                for k in get_experiment_folds(e)
-            ],
-            table=get_table("test"),
-        output:
-            summary=f"models/ensemble-{ENSEMBLE}/ensemble.json",
-            oof=f"models/ensemble-{ENSEMBLE}/oof.csv",
-            submission=f"submissions/ensemble-{ENSEMBLE}/submission.csv",
-        log:
-            f"models/ensemble-{ENSEMBLE}/logs/ensemble.log",
-        conda:
-            TORCH_ENV
-        params:
-            name=ENSEMBLE,
-            experiments=config["ensemble"]["experiments"],
-        script:
-            "../scripts/ensemble.py"

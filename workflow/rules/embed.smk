@@ -1,0 +1,73 @@
+rule export_onnx:
+    input:
+        checkpoint="models/{exp}/fold{fold}/best.pt",
+        folds="models/{exp}/folds.csv",
+        train_npy="models/{exp}/cache/train.npy",
+        table=get_table("train"),
+    output:
+        model="models/{exp}/fold{fold}/model.onnx",
+        report="models/{exp}/fold{fold}/onnx.json",
+    log:
+        "models/{exp}/logs/export_onnx_fold{fold}.log",
+    conda:
+        TORCH_ENV
+    threads: config["train"]["threads"]
+    params:
+        fold=lambda w: int(w.fold),
+        onnx=WHAT["embed"]["onnx"],
+    script:
+        "../scripts/export_onnx.py"
+
+
+rule embed:
+    input:
+        checkpoint="models/{exp}/fold{fold}/best.pt",
+        onnx_model=get_onnx_input("model.onnx"),
+        onnx_report=get_onnx_input("onnx.json"),
+        folds="models/{exp}/folds.csv",
+        train_npy="models/{exp}/cache/train.npy",
+        test_npy="models/{exp}/cache/test.npy",
+        test_index="models/{exp}/cache/test.json",
+        train_table=get_table("train"),
+        test_table=get_table("test"),
+    output:
+        embeddings="models/{exp}/fold{fold}/embeddings.npz",
+        oof="models/{exp}/fold{fold}/mlp_oof.csv",
+        test="models/{exp}/fold{fold}/mlp_test.csv",
+    log:
+        "models/{exp}/logs/embed_fold{fold}.log",
+    conda:
+        TORCH_ENV
+    threads: config["train"]["threads"]
+    resources:
+        gpu=gpu_request(on_gpu=config["embed"]["engine"] == "torch"),
+    params:
+        fold=lambda w: int(w.fold),
+        embed=WHAT["embed"],
+        amp=WHAT["train"]["amp"],
+    script:
+        "../scripts/embed.py"
+
+
+rule imagenet_logits:
+    input:
+        train_npy="models/{exp}/cache/train.npy",
+        test_npy="models/{exp}/cache/test.npy",
+        train_index="models/{exp}/cache/train.json",
+        test_index="models/{exp}/cache/test.json",
+        weights=get_pretrained_check,
+    output:
+        "models/{exp}/imagenet_logits.npz",
+    log:
+        "models/{exp}/logs/imagenet_logits.log",
+    conda:
+        TORCH_ENV
+    threads: config["train"]["threads"]
+    resources:
+        gpu=gpu_request(),
+    params:
+        model_args=get_model_args(),
+        embed=WHAT["embed"],
+        amp=WHAT["train"]["amp"],
+    script:
+        "../scripts/imagenet_logits.py"

@@ -1,0 +1,18 @@
+from pawpipe.logs import job_logging
+from pawpipe.report import CVJob, cv_report
+from pawpipe.tracking import tracked
+
+sm = snakemake  # noqa: F821
+job = CVJob(
+    exp=sm.params.exp,
+    folds_csv=sm.input.folds,
+    oof_csvs=list(sm.input.oof),
+    blend_jsons=list(sm.input.blend),
+    svr_jsons=list(sm.input.svr),
+    out_json=sm.output.cv,
+    out_oof=sm.output.oof,
+    tuning_json=sm.input.get("tuning"),
+)
+with job_logging(sm.log[0]), tracked(sm.params.exp, "cv") as tracker:
+    report = cv_report(job)
+    tracker.summary({f"cv_rmse_{k}": v for k, v in report["rmse"].items()})
