@@ -19,6 +19,27 @@ def load_config() -> dict:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
+def validated_config(*overlays) -> dict:
+    """config/config.yaml with overlays, through the workflow's loader: schema validation and defaults."""
+    from pawpipe.config import load_config as load
+
+    return load(list(overlays))
+
+
+def svr_config(**overrides):
+    """The SVR settings of the validated demo config (scikit-learn), with overrides."""
+    from pawpipe.svr import SVRConfig
+
+    return SVRConfig(**{**validated_config()["svr"], "backend": "sklearn", **overrides})
+
+
+def train_config(cfg: dict, **overrides):
+    """TrainConfig from a (shrunk) config's train block, with overrides."""
+    from pawpipe.train import TrainConfig
+
+    return TrainConfig.from_params({**validated_config()["train"], **cfg["train"], **overrides}, seed=cfg["seed"])
+
+
 def shrink(config: dict, **overrides) -> dict:
     """The demo config made small: fewer, smaller images, 2 folds, 2 epochs. Still learns the signal."""
     cfg = copy.deepcopy(config)

@@ -22,11 +22,13 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
         assert section in printed
     saved = json.loads(out.read_text())
     assert saved["command"].startswith("python -m pawpipe.bench --steps 2")
-    assert [r["mode"] for r in saved["train"]["rows"]] == ["fp32 eager", "project"]
+    assert [r["mode"] for r in saved["train"]["rows"]] == ["fp32 eager", "project", "project unfused"]
     assert saved["train"]["rows"][0]["ratio"] == pytest.approx(1.0)
     assert all(r["img_s"] > 0 for r in saved["train"]["rows"] + saved["embed"]["rows"])
     # On CPU both modes run the same fp32 arithmetic: the correctness checks must read zero.
     assert saved["train"]["loss_rel_diff"] == 0 and saved["embed"]["embedding_rel_err"] == 0
+    # Section (b) times the pipeline's own embed function.
+    assert saved["embed"]["rows"][1]["engine"].startswith("PyTorch (cpu")
     assert saved["train"]["gflop_per_image"] > saved["embed"]["gflop_per_image"] > 0
     assert result["svr"]["rows"][0]["backend"] == "sklearn"
     modes = {r["mode"]: r for r in saved["finetune"]}
@@ -36,3 +38,18 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     engines = {r["mode"]: r for r in saved["infer"]["rows"]}
     assert list(engines) == ["torch eager", "torch compile", "ort torchscript", "ort dynamo"]
     assert all(r["img_s"] > 0 and r["max_abs_diff"] < 1e-3 for r in engines.values())
+
+
+def test_the_gpu_suite_starts_in_smoke_mode_and_renders_its_targets(tmp_path, capsys):
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text("# Benchmarks\n<!-- gpu-suite -->\nold\n<!-- /gpu-suite -->\nrest\n")
+    result = bench.main(["--suite", "gpu", "--smoke", "--json", str(tmp_path / "gpu.json"), "--render", str(page)])
+    printed = capsys.readouterr().out
+    for section in ("(a) training step", "(b) embedding", "(c) SVR", "(d) data loading", "(g) memory at batch 16"):
+        assert section in printed
+    assert "(e) fine-tuning" not in printed and "(f) CPU inference" not in printed
+    assert result["projection"]["total_min"] > 0 and "projected:" in printed
+    text = page.read_text()
+    assert "old" not in text and text.endswith("rest\n")
+    assert "| training img/s (project step) |" in text and "| SVR path vs scikit-learn | - |" in text
+    assert json.loads((tmp_path / "gpu.json").read_text())["suite"] == "gpu"

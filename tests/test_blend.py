@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pawpipe.blend import best_weight, blend_fold, rmse
+from pawpipe.blend import BlendJob, best_weight, blend_fold
+from pawpipe.metrics import rmse
 
 
 def heads(n=400, seed=0):
@@ -43,34 +44,53 @@ def write_fold(tmp_path, seed=0):
     return paths
 
 
-def test_fixed_weight_is_applied_and_recorded(tmp_path):
-    paths = write_fold(tmp_path)
+def job(paths, tmp_path, fold=0):
     out = {k: str(tmp_path / f"out_{k}") for k in ("oof", "test", "json")}
-    blend_fold(
-        **{k: str(v) for k, v in paths.items()},
-        fold=0,
-        weight=0.25,
-        out_oof=out["oof"],
-        out_test=out["test"],
-        out_json=out["json"],
-    )
-    test = pd.read_csv(out["test"])
+    return BlendJob(fold, *(str(paths[k]) for k in ("mlp_oof", "svr_oof", "mlp_test", "svr_test")), *out.values())
+
+
+def test_fixed_weight_is_applied_and_recorded(tmp_path):
+    j = job(write_fold(tmp_path), tmp_path)
+    blend_fold(j, 0.25, seed=0)
+    test = pd.read_csv(j.out_test)
     assert np.allclose(test["blend"], 0.25 * 30 + 0.75 * 50)
-    summary = json.loads(open(out["json"]).read())
+    summary = json.loads(open(j.out_json).read())
     assert summary["weight_mlp"] == 0.25 and summary["weight_mode"] == "fixed"
+    assert summary["rmse"]["blend"] == summary["rmse"]["blend_in_sample"]  # nothing was fitted
+
+
+def test_the_reported_blend_is_never_scored_on_the_rows_that_chose_its_weight(tmp_path):
+    """Two heads of pure noise around the target: any weight fitted on a fold's OOF rows flatters
+    those rows. The cross-fitted figure must not: it is worse than the in-sample one, each OOF row's
+    weight is refitted without it, and the test rows get the weight fitted on all OOF rows."""
+    rng = np.random.default_rng(0)
+    n, ids = 60, [f"id{i}" for i in range(60)]
+    target = rng.uniform(1, 100, n)
+    base = pd.DataFrame({"Id": ids, "fold": 0, "Pawpularity": target})
+    paths = {}
+    for name in ("mlp", "svr"):
+        paths[f"{name}_oof"] = tmp_path / f"{name}_oof.csv"
+        base.assign(pred=target + rng.normal(0, 15, n)).to_csv(paths[f"{name}_oof"], index=False)
+        paths[f"{name}_test"] = tmp_path / f"{name}_test.csv"
+        pd.DataFrame({"Id": ["t0"], "pred": [30.0 if name == "mlp" else 50.0]}).to_csv(
+            paths[f"{name}_test"], index=False
+        )
+    j = job(paths, tmp_path)
+    summary = blend_fold(j, "auto", seed=0)
+    r = summary["rmse"]
+    assert r["blend"] > r["blend_in_sample"]  # the in-sample figure is the optimistic one
+    oof = pd.read_csv(j.out_oof)
+    assert rmse(oof["blend"], oof["Pawpularity"]) == pytest.approx(r["blend"])
+    assert len(summary["cross_fit_weights"]) > 1  # inner parts chose their own weights
+    w = summary["weight_mlp"]
+    assert pd.read_csv(j.out_test)["blend"].iloc[0] == pytest.approx(w * 30 + (1 - w) * 50)
 
 
 def test_mismatched_ids_are_refused(tmp_path):
     paths = write_fold(tmp_path)
     svr = pd.read_csv(paths["svr_oof"]).iloc[:-1]
     svr.to_csv(paths["svr_oof"], index=False)
+    j = job(paths, tmp_path)
     with pytest.raises(ValueError, match="different Ids"):
-        blend_fold(
-            **{k: str(v) for k, v in paths.items()},
-            fold=0,
-            weight="auto",
-            out_oof=str(tmp_path / "a"),
-            out_test=str(tmp_path / "b"),
-            out_json=str(tmp_path / "c"),
-        )
-    assert not (tmp_path / "a").exists()
+        blend_fold(j, "auto", seed=0)
+    assert not (tmp_path / "out_oof").exists()

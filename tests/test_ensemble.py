@@ -24,6 +24,21 @@ def test_weights_are_on_the_simplex_and_never_worse_than_the_best_component(seed
     assert rmse(preds @ w) <= min(rmse(preds[:, i]) for i in range(4)) + 1e-9
 
 
+def test_the_ensembles_oof_figure_is_cross_fitted_over_folds():
+    from pawpipe.ensemble import cross_fit_ensemble
+
+    rng = np.random.default_rng(1)
+    target = rng.uniform(1, 100, 300)
+    preds = np.stack([target + rng.normal(0, 15, 300), target + rng.normal(0, 15, 300)], axis=1)
+    folds = np.arange(300) % 3
+    honest = cross_fit_ensemble(preds, target, folds)
+    for k in range(3):  # fold k's rows get exactly the weights fitted on the other folds
+        w = simplex_weights(preds[folds != k], target[folds != k])
+        assert np.allclose(honest[folds == k], preds[folds == k] @ w)
+    rmse = lambda p: np.sqrt(np.mean((p - target) ** 2))  # noqa: E731
+    assert rmse(honest) > rmse(preds @ simplex_weights(preds, target))  # in-sample flatters
+
+
 def test_weights_recover_a_known_mix():
     rng = np.random.default_rng(0)
     target = rng.uniform(1, 100, 20000)
@@ -45,7 +60,11 @@ def test_ensemble_rule_blends_the_heads_of_listed_experiments(pipeline_run, tmp_
     assert set(summary["weights"]) == {"tiny:mlp", "tiny:svr"}
     assert sum(summary["weights"].values()) == pytest.approx(1)
     r = summary["rmse"]
-    assert r["ensemble"] <= min(r["tiny:mlp"], r["tiny:svr"]) + 1e-9
+    assert r["ensemble_in_sample"] <= min(r["tiny:mlp"], r["tiny:svr"]) + 1e-9
+    # The headline is cross-fitted over folds: each fold's rows blended with the other folds' weights.
+    oof = pd.read_csv(workdir / "models/ensemble-t/oof.csv", dtype={"Id": str})
+    assert r["ensemble"] == pytest.approx(np.sqrt(np.mean((oof["ensemble"] - oof["Pawpularity"]) ** 2)))
+    assert "optimistic" in summary["notes"]["ensemble_in_sample"]
     sub = pd.read_csv(workdir / "submissions/ensemble-t/submission.csv", dtype={"Id": str})
     test = pd.read_csv(workdir / "data/tiny/test.csv", dtype={"Id": str})
     assert sub["Id"].tolist() == test["Id"].tolist() and sub["Pawpularity"].between(1, 100).all()

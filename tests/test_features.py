@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import svr_config
 from pawpipe.data import METADATA
-from pawpipe.svr import SVRConfig, fit_fold
+from pawpipe.svr import fit_fold
 from pawpipe.tune import tune_svr
 
 
@@ -43,20 +44,27 @@ def fold_data(tmp_path):
     return tmp_path
 
 
-def run_fold(d, features, **cfg):
-    out = {k: str(d / f"svr_{k}.csv") for k in ("oof", "test")}
-    result = fit_fold(
-        embeddings=str(d / "emb0.npz"),
-        folds_csv=str(d / "folds.csv"),
-        fold=0,
-        cfg=SVRConfig(backend="sklearn", features=features, **cfg),
-        out_model=str(d / "svr.pkl"),
-        out_oof=out["oof"],
-        out_test=out["test"],
-        train_table=str(d / "train.csv"),
-        test_table=str(d / "test.csv"),
+FEATURES = {"embedding": True, "metadata": True, "logits": False, "experiments": []}
+
+
+def fold_job(d, k=0, tuning=None, name="svr"):
+    from pawpipe.features import FeatureInputs
+    from pawpipe.svr import SVRJob
+
+    inputs = FeatureInputs(
+        embeddings=str(d / f"emb{k}.npz"), train_table=str(d / "train.csv"), test_table=str(d / "test.csv")
     )
-    return result, pd.read_csv(out["oof"]), pd.read_csv(out["test"])
+    out = {key: str(d / f"{name}_{key}") for key in ("model", "oof.csv", "test.csv", "summary.json")}
+    job = SVRJob(
+        k, str(d / "folds.csv"), inputs, out["model"], out["oof.csv"], out["test.csv"], out["summary.json"], tuning
+    )
+    return job, out
+
+
+def run_fold(d, features, tuning=None, **cfg):
+    job, out = fold_job(d, tuning=tuning)
+    result = fit_fold(job, svr_config(features={**FEATURES, **features}, **cfg))
+    return result, pd.read_csv(out["oof.csv"]), pd.read_csv(out["test.csv"])
 
 
 def test_a_feature_set_that_carries_the_signal_lowers_the_rmse(fold_data):
@@ -80,56 +88,41 @@ def test_clipping_the_target_caps_what_the_svr_learns(fold_data):
 
 
 def test_tuning_prefers_a_sensible_c_and_is_used_by_the_fold(fold_data):
-    features = {"embedding": True, "metadata": True, "experiments": []}
-    cfg = SVRConfig(backend="sklearn", features=features, grid={"C": [1e-3, 20.0], "epsilon": [1.0]})
-    summary = tune_svr(
-        embeddings=[str(fold_data / f"emb{k}.npz") for k in range(3)],
-        folds_csv=str(fold_data / "folds.csv"),
-        cfg=cfg,
-        out_json=str(fold_data / "tuning.json"),
-        train_table=str(fold_data / "train.csv"),
-        test_table=str(fold_data / "test.csv"),
-    )
+    cfg = svr_config(features=FEATURES, grid={"C": [1e-3, 20.0], "epsilon": [1.0]}, threads=2)
+    summary = tune_svr([fold_job(fold_data, k)[0].inputs for k in range(3)], str(fold_data / "folds.csv"), cfg,
+                       str(fold_data / "tuning.json"))  # fmt: skip
     assert summary["best"]["C"] == 20.0 and summary["fits"] == 6
     assert summary["best"]["oof_rmse"] == min(r["oof_rmse"] for r in summary["grid"])
-    result = fit_fold(
-        embeddings=str(fold_data / "emb0.npz"),
-        folds_csv=str(fold_data / "folds.csv"),
-        fold=0,
-        cfg=SVRConfig(backend="sklearn", features=features, C=1e-3),
-        out_model=str(fold_data / "m.pkl"),
-        out_oof=str(fold_data / "o.csv"),
-        out_test=str(fold_data / "t.csv"),
-        train_table=str(fold_data / "train.csv"),
-        test_table=str(fold_data / "test.csv"),
-        tuning=str(fold_data / "tuning.json"),
-    )
+    result, _, _ = run_fold(fold_data, {}, tuning=str(fold_data / "tuning.json"), C=1e-3)
     assert result["C"] == 20.0
     assert json.loads((fold_data / "tuning.json").read_text())["best"]["C"] == 20.0
 
 
+def test_scikit_learn_fits_spread_over_the_jobs_cores(fold_data):
+    """svr.threads: 2 runs the combined fit and each feature set's fit in two worker processes,
+    with the same predictions as one process."""
+    one, oof1, _ = run_fold(fold_data, {}, threads=1)
+    two, oof2, _ = run_fold(fold_data, {}, threads=2)
+    assert one["workers"] == 1 and two["workers"] == 2
+    pd.testing.assert_frame_equal(oof1, oof2)
+
+
 def test_other_experiments_must_share_the_folds(fold_data):
-    from pawpipe.features import load_feature_sets
+    from pawpipe.features import FeatureInputs, load_feature_sets
 
     folds = pd.read_csv(fold_data / "folds.csv", dtype={"Id": str})
     shifted = folds.assign(fold=(folds["fold"] + 1) % 3)
     shifted.to_csv(fold_data / "other_folds.csv", index=False)
+    use = {**FEATURES, "metadata": False, "experiments": ["b"]}
     with pytest.raises(ValueError, match="other folds"):
-        load_feature_sets(
-            embeddings=str(fold_data / "emb0.npz"),
-            folds=folds,
-            use={"embedding": True},
-            other_embeddings={"b": str(fold_data / "emb1.npz")},
-            other_folds={"b": str(fold_data / "other_folds.csv")},
+        inputs = FeatureInputs(
+            str(fold_data / "emb0.npz"), others={"b": (str(fold_data / "emb1.npz"), str(fold_data / "other_folds.csv"))}
         )
-    sets = load_feature_sets(
-        embeddings=str(fold_data / "emb0.npz"),
-        folds=folds,
-        use={"embedding": True},
-        other_embeddings={"b": str(fold_data / "emb1.npz")},
-        other_folds={"b": str(fold_data / "folds.csv")},
+        load_feature_sets(inputs, folds, use)
+    inputs = FeatureInputs(
+        str(fold_data / "emb0.npz"), others={"b": (str(fold_data / "emb1.npz"), str(fold_data / "folds.csv"))}
     )
-    assert list(sets) == ["embedding", "exp:b"]
+    assert list(load_feature_sets(inputs, folds, use)) == ["embedding", "exp:b"]
 
 
 def test_imagenet_logits_come_from_the_pretrained_classifier(tmp_path):
@@ -139,7 +132,8 @@ def test_imagenet_logits_come_from_the_pretrained_classifier(tmp_path):
 
     from conftest import load_config
     from pawpipe.config import resolve_model_args
-    from pawpipe.logits import imagenet_logits
+    from pawpipe.embed import EmbedSettings
+    from pawpipe.logits import LogitsJob, imagenet_logits
 
     cfg = load_config()
     args = resolve_model_args(cfg["backbone"], cfg["head"], 64)
@@ -149,19 +143,9 @@ def test_imagenet_logits_come_from_the_pretrained_classifier(tmp_path):
     for split, n in (("train", 5), ("test", 3)):
         np.save(tmp_path / f"{split}.npy", rng.integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8))
         (tmp_path / f"{split}.json").write_text(json.dumps({"ids": [f"{split}{i}" for i in range(n)]}))
-    imagenet_logits(
-        model_args={**args, "pretrained": True, "weights": str(tmp_path / "w.safetensors")},
-        train_npy=str(tmp_path / "train.npy"),
-        test_npy=str(tmp_path / "test.npy"),
-        train_index=str(tmp_path / "train.json"),
-        test_index=str(tmp_path / "test.json"),
-        batch_size=4,
-        device="cpu",
-        amp="off",
-        threads=1,
-        hflip=False,
-        out_npz=str(tmp_path / "logits.npz"),
-    )
+    job = LogitsJob(*(str(tmp_path / f) for f in ("train.npy", "test.npy", "train.json", "test.json", "logits.npz")))
+    settings = EmbedSettings("torch", "cpu", "off", 1, 4, False, False, False)
+    imagenet_logits(job, {**args, "pretrained": True, "weights": str(tmp_path / "w.safetensors")}, settings)
     out = np.load(tmp_path / "logits.npz")
     assert out["train"].shape == (5, 1000) and out["test"].shape == (3, 1000)
     data_cfg = timm.data.resolve_model_data_config(source)

@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from conftest import run_snakemake
 from test_kaggle import run_packaged_kernel
@@ -28,30 +27,24 @@ def lora_meta_fold(prepared_train, tmp_path_factory):
 
 
 def export(root, trained, out, atol=ATOL, exporter="torchscript"):
-    from pawpipe.ort import export_fold
+    from pawpipe.ort import ExportJob, export_fold
 
-    return export_fold(
+    job = ExportJob(
+        fold=0,
         checkpoint=str(trained / "best.pt"),
         folds_csv=str(root / "folds.csv"),
         train_npy=str(root / "train.npy"),
         train_table=str(root / "data" / "train.csv"),
-        fold=0,
-        opset=18,
-        exporter=exporter,
-        atol=atol,
-        check_images=8,
-        threads=1,
         out_onnx=str(out / "model.onnx"),
         out_report=str(out / "onnx.json"),
     )
+    return export_fold(job, {"opset": 18, "exporter": exporter, "atol": atol, "check_images": 8}, threads=1)
 
 
 @pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
 def test_onnx_runtime_matches_pytorch_on_every_image_and_batch_size(lora_meta_fold, tmp_path, exporter):
     from pawpipe.data import metadata_matrix
-    from pawpipe.model import load_checkpoint
-    from pawpipe.ort import predict_ort, session
-    from pawpipe.runtime import Normalizer, predict
+    from pawpipe.embed import EmbedSettings, fold_predictor
 
     root, trained = lora_meta_fold
     report = export(root, trained, tmp_path, exporter=exporter)
@@ -61,20 +54,20 @@ def test_onnx_runtime_matches_pytorch_on_every_image_and_batch_size(lora_meta_fo
     images = np.load(root / "train.npy")
     ids = pd.read_csv(root / "folds.csv", dtype={"Id": str})["Id"].tolist()
     meta = metadata_matrix(root / "data" / "train.csv", ids)
-    rows = np.random.default_rng(0).permutation(len(images))  # unsorted rows, as predict() allows
-    model, ckpt = load_checkpoint(trained / "best.pt")
-    norm = Normalizer(ckpt["model_args"]["mean"], ckpt["model_args"]["std"], torch.device("cpu"))
-    sess = session(tmp_path / "model.onnx")
+    rows = np.random.default_rng(0).permutation(len(images))  # unsorted rows, as the predictor allows
+    onnx = (tmp_path / "model.onnx", tmp_path / "onnx.json")
     for batch, hflip in [(5, False), (len(rows), True)]:  # the graph was traced at batch 2
-        p, e = predict(model, images, rows, batch, norm, None, hflip=hflip, meta=meta)
-        po, eo = predict_ort(sess, images, rows, batch, hflip=hflip, meta=meta)
+        settings = EmbedSettings("torch", "cpu", "off", 1, batch, hflip, False, False)
+        p, e = fold_predictor(settings, trained / "best.pt")[0](images, rows, meta=meta)
+        run_ort = fold_predictor(EmbedSettings("onnx", *list(settings.__dict__.values())[1:]), None, *onnx)[0]
+        po, eo = run_ort(images, rows, meta=meta)
         assert po.shape == p.shape and eo.shape == e.shape
         assert np.abs(po - p).max() <= ATOL and np.abs(eo - e).max() <= ATOL
     other = meta.copy()
     other[:, 0] = 1 - other[:, 0]  # the head reads the metadata in the graph too
-    assert not np.allclose(predict_ort(sess, images, rows, 16, meta=other)[0], po, atol=ATOL)
+    assert not np.allclose(run_ort(images, rows, meta=other)[0], po, atol=ATOL)
     with pytest.raises(ValueError, match="head.metadata"):
-        predict_ort(sess, images, rows, 16)
+        run_ort(images, rows)
 
 
 def test_an_export_outside_the_tolerance_is_refused_and_not_kept(lora_meta_fold, tmp_path):

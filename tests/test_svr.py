@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from pawpipe.svr import SVRConfig, SVRHead, choose_backend, cuml_status
+from conftest import svr_config
+from pawpipe.svr import SVRHead, choose_backend, cuml_status
 
 
 @pytest.mark.parametrize("requested, cuml_ok, expected", [
@@ -24,8 +25,7 @@ def test_explicit_cuml_without_cuml_fails_with_the_reason():
 
 def test_cuml_status_reports_why_not_here():
     ok, why = cuml_status()
-    if not ok:
-        assert why  # the reason gets logged when auto falls back to scikit-learn
+    assert ok == (why == "ok") and why  # the reason gets logged when auto falls back to scikit-learn
 
 
 def signal_problem(n=300, d=16, seed=0):
@@ -37,7 +37,7 @@ def signal_problem(n=300, d=16, seed=0):
 
 def test_sklearn_head_learns_signal_on_unscaled_features():
     x, y = signal_problem()
-    head = SVRHead("sklearn", SVRConfig(C=20, epsilon=1.0)).fit(x[:200], y[:200])
+    head = SVRHead("sklearn", svr_config(C=20, epsilon=1.0)).fit(x[:200], y[:200])
     pred = head.predict(x[200:])
     rmse = np.sqrt(np.mean((pred - y[200:]) ** 2))
     baseline = np.sqrt(np.mean((y[:200].mean() - y[200:]) ** 2))
@@ -51,7 +51,7 @@ def test_cuml_matches_sklearn():
     if not ok:
         pytest.skip(why)
     x, y = signal_problem(2000, 64)
-    cfg = SVRConfig(C=20, epsilon=1.0)
+    cfg = svr_config(C=20, epsilon=1.0)
     a = SVRHead("cuml", cfg).fit(x[:1500], y[:1500]).predict(x[1500:])
     b = SVRHead("sklearn", cfg).fit(x[:1500], y[:1500]).predict(x[1500:])
     assert np.sqrt(np.mean((a - b) ** 2)) < 0.05

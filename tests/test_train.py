@@ -9,34 +9,33 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import load_config
+from conftest import load_config, train_config
 from pawpipe import train as train_mod
 from pawpipe.config import resolve_model_args
 from pawpipe.model import PawModel, create_model
 
-TIMING = ["train_img_s", "seconds"]
+TIMING = ["train_img_s", "seconds", "compile_s"]
 
 
-def run(prepared_train, out, epochs=3, tracker=None, finetune=None, head=None):
+def run(prepared_train, out, epochs=3, tracker=None, finetune=None, head=None, **how):
+    """train_fold on fold 0 of the prepared data; `how` overrides runtime settings (workers, ...)."""
     root, cfg = prepared_train
     if finetune:
         cfg = {**cfg, "backbone": {**cfg["backbone"], "finetune": finetune}}
     if head:
         cfg = {**cfg, "head": {**cfg["head"], **head}}
-    tcfg = train_mod.TrainConfig.from_params({**cfg["train"], "epochs": epochs, "batch_size": 8}, seed=cfg["seed"])
-    return train_mod.train_fold(
+    tcfg = train_config(cfg, epochs=epochs, batch_size=8, **how)
+    job = train_mod.FoldJob(
         folds_csv=str(root / "folds.csv"),
         cache_npy=str(root / "train.npy"),
+        train_table=str(root / "data" / "train.csv"),
         fold=0,
-        model_args=resolve_model_args(cfg["backbone"], cfg["head"], 32),
-        cfg=tcfg,
-        resolved_config=cfg,
         out_best=str(out / "best.pt"),
         out_metrics=str(out / "metrics.csv"),
         state_dir=str(out / "state"),
-        tracker=tracker,
-        train_table=str(root / "data" / "train.csv"),
     )
+    resolved = {**cfg, "train": {**cfg["train"], "epochs": epochs, "batch_size": 8}}
+    return train_mod.train_fold(job, resolve_model_args(cfg["backbone"], cfg["head"], 32), tcfg, resolved, tracker)
 
 
 def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared_train, tmp_path, monkeypatch):
@@ -62,8 +61,8 @@ def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared_tra
     a = pd.read_csv(tmp_path / "a" / "metrics.csv").drop(columns=TIMING)
     b = pd.read_csv(tmp_path / "b" / "metrics.csv").drop(columns=TIMING)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
-    wa = torch.load(tmp_path / "a" / "best.pt", weights_only=False)["model"]
-    wb = torch.load(tmp_path / "b" / "best.pt", weights_only=False)["model"]
+    wa = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
+    wb = torch.load(tmp_path / "b" / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -127,10 +126,45 @@ def test_killed_before_publishing_publishes_without_retraining(prepared_train, t
     result = run(prepared_train, tmp_path, epochs=2)
     assert [r["epoch"] for r in result["history"]] == [1, 2]
     assert "already trained" in caplog.text and "training from scratch" not in caplog.text
+    assert not (tmp_path / "state").exists(), "the resume state is removed once the fold is published"
     # A deliberate rerun of the finished fold (snakemake -R) trains again.
     rerun = run(prepared_train, tmp_path, epochs=2)
-    assert "from another config or a finished run" in caplog.text
-    assert [r["best"] for r in rerun["history"]][0] is True
+    assert [r["epoch"] for r in rerun["history"]] == [1, 2] and rerun["history"][0]["best"] is True
+
+
+def test_keep_state_keeps_the_resume_state_and_a_rerun_still_trains_afresh(prepared_train, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pawpipe")
+    run(prepared_train, tmp_path, epochs=1, keep_state=True)
+    assert (tmp_path / "state" / "last.pt").is_file() and (tmp_path / "state" / "done").is_file()
+    state = torch.load(tmp_path / "state" / "last.pt", weights_only=True)  # no pickled code needed
+    assert state["epoch"] == 0 and "optimizer" in state
+    rerun = run(prepared_train, tmp_path, epochs=1, keep_state=True)
+    assert "from another config or a finished run" in caplog.text and rerun["history"][0]["best"] is True
+
+
+def test_a_runtime_setting_changed_mid_run_still_resumes(prepared_train, tmp_path, monkeypatch, caplog):
+    """Workers, validation batch and threads say how a fold trains, not what: a killed fold resumes
+    after they change, and ends exactly where an uninterrupted run with the old settings ends."""
+    caplog.set_level(logging.INFO, logger="pawpipe")
+    run(prepared_train, tmp_path / "a", epochs=2)
+    original = train_mod.CachedImages.__getitem__
+    calls = {"n": 0}
+
+    def crash_in_epoch_2(self, i):
+        calls["n"] += 1
+        if calls["n"] > 24 + 3:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, i)
+
+    monkeypatch.setattr(train_mod.CachedImages, "__getitem__", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(prepared_train, tmp_path / "b", epochs=2)
+    monkeypatch.setattr(train_mod.CachedImages, "__getitem__", original)
+    run(prepared_train, tmp_path / "b", epochs=2, num_workers=2, eval_batch_size=5, threads=2)
+    assert "resuming fold 0" in caplog.text and "from scratch" not in caplog.text
+    a = pd.read_csv(tmp_path / "a" / "metrics.csv").drop(columns=TIMING)
+    b = pd.read_csv(tmp_path / "b" / "metrics.csv").drop(columns=TIMING)
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-5)
 
 
 def micro_args(**overrides):
@@ -205,18 +239,19 @@ def test_checkpointing_a_missing_stage_is_named():
 
 
 def test_flip_tta_makes_both_heads_mirror_invariant():
-    from pawpipe.runtime import Normalizer, predict
+    from pawpipe.runtime import Inference, Normalizer, predict
 
     model = create_model(micro_args()).eval()
     norm = Normalizer([0.5] * 3, [0.25] * 3, torch.device("cpu"))
     images = np.random.default_rng(0).integers(0, 256, size=(6, 64, 64, 3), dtype=np.uint8)
     mirrored = np.ascontiguousarray(images[:, :, ::-1])
     idx = np.arange(6)
-    p, e = predict(model, images, idx, 4, norm, None, hflip=True)
-    pm, em = predict(model, mirrored, idx, 4, norm, None, hflip=True)
+    tta, plain = Inference(4, True, None, False), Inference(4, False, None, False)
+    p, e = predict(model, images, idx, norm, tta)
+    pm, em = predict(model, mirrored, idx, norm, tta)
     assert np.allclose(p, pm, atol=1e-5) and np.allclose(e, em, atol=1e-5)
-    p0, _ = predict(model, images, idx, 4, norm, None)
-    pm0, _ = predict(model, mirrored, idx, 4, norm, None)
+    p0, _ = predict(model, images, idx, norm, plain)
+    pm0, _ = predict(model, mirrored, idx, norm, plain)
     assert not np.allclose(p0, pm0, atol=1e-5)  # without TTA the two views differ
 
 
@@ -265,7 +300,7 @@ def test_lora_and_frozen_train_far_fewer_weights_and_rebuild_from_the_checkpoint
 def test_a_metadata_head_trains_and_reads_the_metadata(prepared_train, tmp_path):
     from pawpipe.data import METADATA
     from pawpipe.model import load_checkpoint
-    from pawpipe.runtime import Normalizer, predict
+    from pawpipe.runtime import Inference, Normalizer, predict
 
     root = prepared_train[0]
     run(prepared_train, tmp_path, epochs=2, head={"metadata": True})
@@ -275,8 +310,34 @@ def test_a_metadata_head_trains_and_reads_the_metadata(prepared_train, tmp_path)
     images = np.load(root / "train.npy")[:6]
     norm = Normalizer(ckpt["model_args"]["mean"], ckpt["model_args"]["std"], torch.device("cpu"))
     zeros, ones = np.zeros((6, 12), np.float32), np.ones((6, 12), np.float32)
-    p0, e0 = predict(model, images, np.arange(6), 4, norm, None, meta=zeros)
-    p1, e1 = predict(model, images, np.arange(6), 4, norm, None, meta=ones)
+    inf = Inference(4, False, None, False)
+    p0, e0 = predict(model, images, np.arange(6), norm, inf, meta=zeros)
+    p1, e1 = predict(model, images, np.arange(6), norm, inf, meta=ones)
     assert not np.allclose(p0, p1) and np.array_equal(e0, e1)  # the head reads it; embeddings do not
     with pytest.raises(ValueError, match="head.metadata"):
-        predict(model, images, np.arange(6), 4, norm, None)
+        predict(model, images, np.arange(6), norm, inf)
+
+
+@pytest.mark.slow
+def test_every_gpu_switch_runs_on_the_cpu(prepared_train, tmp_path):
+    """bf16 autocast, channels_last, torch.compile (Inductor's CPU backend) and per-stage gradient
+    checkpointing, all on, in a short training and an embed: dtype, shape and compile bugs fail here
+    rather than on the first GPU. Predictions stay within 1.0 Pawpularity point of fp32."""
+    from pawpipe.embed import EmbedSettings, fold_predictor
+    from pawpipe.model import load_checkpoint
+
+    root = prepared_train[0]
+    switches = dict(amp="bf16", channels_last=True, compile=True, grad_checkpointing=[0])
+    ref = run(prepared_train, tmp_path / "fp32", epochs=1)
+    fast = run(prepared_train, tmp_path / "all", epochs=1, **switches)
+    assert abs(fast["best_rmse"] - ref["best_rmse"]) < 1.0
+    model, ckpt = load_checkpoint(tmp_path / "all" / "best.pt")  # the compiled run's checkpoint reloads as is
+    assert ckpt["train"]["compile"] and not any(k.startswith("_orig_mod") for k in ckpt["model"])
+    images, rows = np.load(root / "train.npy"), np.arange(20)
+    eager = EmbedSettings("torch", "cpu", "off", 1, 8, True, False, False)
+    compiled = EmbedSettings("torch", "cpu", "bf16", 1, 8, True, True, True)
+    p32, e32 = fold_predictor(eager, tmp_path / "all" / "best.pt")[0](images, rows)
+    pbf, ebf = fold_predictor(compiled, tmp_path / "all" / "best.pt")[0](images, rows)
+    assert pbf.shape == p32.shape == (20,) and ebf.shape == e32.shape
+    assert np.abs(pbf - p32).max() < 1.0  # bf16 keeps 8 bits of mantissa: well under a point on 1..100
+    assert np.abs(ebf - e32).max() < 0.1 * np.abs(e32).max()

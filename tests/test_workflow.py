@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
-from conftest import REPO, load_config, make_workdir, run_snakemake, shrink
+from conftest import REPO, load_config, make_workdir, run_snakemake, shrink, validated_config
 from pawpipe.gpus import visible_gpus
 
 pytestmark = pytest.mark.slow
@@ -22,6 +24,7 @@ PER_FOLD = [
     "mlp_oof.csv",
     "mlp_test.csv",
     "svr.pkl",
+    "svr.json",
     "svr_oof.csv",
     "svr_test.csv",
     "blend.json",
@@ -59,6 +62,7 @@ def test_checkpoint_rebuilds_the_model_alone(pipeline_run):
 
     model, ckpt = load_checkpoint(pipeline_run / "models/tiny/fold0/best.pt")
     assert ckpt["config"]["backbone"]["kwargs"]["embed_dim"] == 16
+    assert "num_workers" not in ckpt["config"]["train"]  # runtime settings are not part of what was trained
     assert ckpt["model_args"]["mean"] and ckpt["model_args"]["image_size"] == 32
     logits, emb = model.eval()(torch.zeros(2, 3, 32, 32))
     assert logits.shape == (2,) and emb.shape == (2, model.backbone.num_features)
@@ -72,12 +76,14 @@ def test_cv_report_and_submission(pipeline_run):
     assert cv["n_oof"] == 120 and len(cv["folds"]) == 2
     oof = pd.read_csv(pipeline_run / "models/tiny/oof.csv")
     target = oof["Pawpularity"].to_numpy(float)
-    for head in ("mlp", "svr", "blend"):
+    for head in ("mlp", "svr", "blend", "blend_in_sample"):
         assert cv["rmse"][head] == pytest.approx(np.sqrt(np.mean((oof[head] - target) ** 2)))
+    assert "optimistic" in cv["notes"]["blend_in_sample"]
+    assert [f["svr_backend"] for f in cv["folds"]] == ["sklearn", "sklearn"]  # which backend fitted each fold
     # The demo's score depends on what the images show: the blend must beat the mean predictor.
     assert cv["rmse"]["blend"] < cv["rmse"]["mean_predictor"]
     # Every component is listed: each head, the SVR on each feature set alone, the blend.
-    assert set(cv["components"]) == {"mlp", "svr[embedding]", "svr[metadata]", "svr", "blend"}
+    assert set(cv["components"]) == {"mlp", "svr[embedding]", "svr[metadata]", "svr", "blend", "blend_in_sample"}
     sub = pd.read_csv(pipeline_run / "submissions/tiny/submission.csv", dtype={"Id": str})
     test = pd.read_csv(pipeline_run / "data/tiny/test.csv", dtype={"Id": str})
     assert list(sub.columns) == ["Id", "Pawpularity"]
@@ -90,6 +96,54 @@ def test_cv_report_and_submission(pipeline_run):
 def test_complete_run_has_nothing_to_do(pipeline_run):
     proc = run_snakemake(pipeline_run, "-n", "--cores", "2")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+# A changed value for every runtime (how) setting; the test fails if the schema gains one not listed.
+CHANGED_HOW = {
+    "image.cache_workers": 1,
+    "train.num_workers": 1,
+    "train.device": "cpu",
+    "train.channels_last": False,
+    "train.grad_checkpointing": [0],
+    "train.compile": True,
+    "train.eval_batch_size": 7,
+    "train.threads": 2,
+    "train.keep_state": True,
+    "embed.batch_size": 5,
+    "svr.backend": "sklearn",
+    "svr.threads": 2,
+    "svr.cache_size": 256,
+}
+
+
+def test_every_runtime_key_is_covered_by_the_what_how_test():
+    from pawpipe.config import load_schema, runtime_paths
+
+    assert {".".join(p) for p in runtime_paths(load_schema())} == set(CHANGED_HOW)
+
+
+@pytest.mark.parametrize("key", sorted(CHANGED_HOW))
+def test_changing_a_runtime_setting_after_a_run_leaves_nothing_to_do(pipeline_run, key):
+    section, name = key.split(".")
+    overlay = pipeline_run / f"how-{key}.yaml"
+    overlay.write_text(yaml.safe_dump({section: {name: CHANGED_HOW[key]}}))
+    proc = run_snakemake(pipeline_run, "-n", "--cores", "2", "--configfile", "config/config.yaml", overlay.name)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+def test_a_visible_gpu_without_cuml_is_said_at_the_start(pipeline_run, tmp_path):
+    """auto falls back to scikit-learn where cuML is missing: the run says so on the console at once,
+    and the SVR jobs then ask for no GPU."""
+    from pawpipe.svr import cuml_status
+
+    if cuml_status()[0]:
+        pytest.skip("cuML is installed here")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0"}  # what a machine with one GPU shows
+    proc = run_snakemake(pipeline_run, "-n", "--cores", "2", "-R", "svr", env=env)
+    assert "WARNING: a GPU is visible but cuML is not installed" in proc.stderr
+    assert job_resources(proc.stdout, "svr") == {"resources: tmpdir=/tmp, gpu=0"}
+    quiet = run_snakemake(pipeline_run, "-n", "--cores", "2", env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert "cuML is not installed" not in quiet.stderr
 
 
 def test_forcing_one_fold_reruns_only_that_fold(pipeline_run):
@@ -191,36 +245,40 @@ def test_svr_tuning_refits_only_the_svr_stage(pipeline_run, tmp_path):
 OVERLAYS = [REPO / "config" / "petfinder.yaml", *sorted((REPO / "config" / "variants").glob("*.yaml"))]
 
 
-def merged_config(overlay):
-    from pawpipe.bench import load_config as merged  # Snakemake's --configfile semantics: key by key
-
-    return merged([str(REPO / "config" / "config.yaml"), str(overlay)])
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.stem)
 def test_every_shipped_overlay_gives_a_valid_config_and_model(overlay):
-    from snakemake.utils import validate
-
     from pawpipe.config import resolve_model_args
 
-    config = merged_config(overlay)
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # raises on any bad key
+    config = validated_config(overlay)  # merged key by key like --configfile; raises on any bad key
     resolve_model_args(config["backbone"], config["head"], config["image"]["size"])  # raises on a shape clash
 
 
-def test_the_competition_preset_builds_timms_own_swin_large(tmp_path):
-    import timm
-
+def backbone_shapes(config):
     from pawpipe.config import resolve_model_args
     from pawpipe.model import create_model
 
-    config = merged_config(REPO / "config" / "petfinder.yaml")
     args = resolve_model_args({**config["backbone"], "pretrained": False}, config["head"], config["image"]["size"])
-    ours = create_model(args).backbone.state_dict()
-    reference = timm.create_model(config["backbone"]["name"], pretrained=False, num_classes=0).state_dict()
-    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in reference.items()}
-    # An overlay that changes only the name would inherit the demo's micro shape: refused, saying why.
+    return {k: v.shape for k, v in create_model(args).backbone.state_dict().items()}
+
+
+def timm_shapes(name):
+    import timm
+
+    return {k: v.shape for k, v in timm.create_model(name, pretrained=False, num_classes=0).state_dict().items()}
+
+
+def test_the_competition_preset_builds_timms_own_swin_large():
+    config = validated_config(REPO / "config" / "petfinder.yaml")
+    assert backbone_shapes(config) == timm_shapes(config["backbone"]["name"])
+
+
+def test_an_overlay_that_names_a_backbone_gets_that_models_own_shape(tmp_path):
+    """The demo's micro Swin is a registered model, not kwargs that shrink another: an overlay that
+    sets only backbone.name and image.size builds that model as timm defines it."""
     (tmp_path / "other.yaml").write_text("backbone:\n  name: swin_base_patch4_window12_384\nimage:\n  size: 384\n")
-    config = merged_config(tmp_path / "other.yaml")
-    with pytest.raises(ValueError, match=r"img_size is 64 but image.size is 384.*config/petfinder.yaml"):
-        resolve_model_args(config["backbone"], config["head"], config["image"]["size"])
+    config = validated_config(tmp_path / "other.yaml")
+    assert config["backbone"]["kwargs"] == {}
+    assert backbone_shapes(config) == timm_shapes("swin_base_patch4_window12_384")
+    demo = validated_config()
+    assert demo["backbone"]["name"] == "swin_micro_patch4_window4_64"
+    assert backbone_shapes(demo) == timm_shapes("swin_micro_patch4_window4_64")

@@ -1,19 +1,21 @@
 """Benchmark the project's hot paths against plain fp32 eager baselines, in one process.
 
-    python -m pawpipe.bench                                   # the demo config's micro Swin (CPU smoke run)
+    python -m pawpipe.bench                                   # the demo config's micro Swin (CPU)
     python -m pawpipe.bench --config config/petfinder.yaml    # Swin-L/384 as the competition preset trains it
+    python -m pawpipe.bench --suite gpu --config config/petfinder.yaml --json bench-gpu.json --render BENCHMARKS.md
+    python -m pawpipe.bench --suite gpu --smoke               # the GPU suite on a tiny model: known to start (CI)
 
 (a) training step: the project's TrainStep (amp, channels_last, fused AdamW, compile, checkpointing as
-    configured) against an fp32 eager loop; (b) embedding extraction: the project's predict() against fp32
-    eager; (c) SVR: scikit-learn against cuML (when it imports) on the same fold-sized embeddings, through
-    the project's SVRHead (standardisation, data movement, OOF and test prediction) and cuML's raw fit;
-    (d) data loading alone from a decoded-image cache; (e) trainable parameters, speed and memory of the
-    full / LoRA / frozen fine-tuning modes; (f) CPU inference through PyTorch eager, PyTorch compiled
-    (unless --no-compile) and ONNX Runtime on each exporter's graph. Same weights, batch and inputs
-    within each section.
-Prints img/s (median of --repeats interleaved timings, with their spread), the ratio to the baseline,
-the share of the chip's peak (MFU) and peak GPU memory.
-Numbers are printed, never asserted: the tests only run this on CPU as a smoke test.
+    configured; with and without timm's fused attention) against an fp32 eager loop; (b) embedding: the
+    pipeline's own embed function (embed.torch_predictor: autocast, channels_last, compile, prefetch,
+    flip TTA as configured) against the same function in fp32 eager, img/s counting each TTA view;
+    (c) SVR: the project's SVR path with scikit-learn and cuML (when it imports), warmed, and cuML's raw
+    fit; (d) data loading from a decoded-image cache; (e) full / LoRA / frozen fine-tuning; (f) CPU
+    inference engines (PyTorch eager, compiled, ONNX Runtime); (g) memory at batch 16 with gradient
+    checkpointing none / stages 0,1 / all. `--suite gpu` runs (a) (b) (c) (d) (g), each sized to finish
+    within minutes on an H100, and projects a 10-fold run from them.
+Each mode is timed --repeats times, modes interleaved; the median is printed with the spread. Numbers
+are printed, never asserted: the tests only run this on CPU as a smoke test.
 """
 
 from __future__ import annotations
@@ -23,23 +25,56 @@ import copy
 import datetime
 import json
 import platform
+import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from .config import resolve_model_args
-from .model import count_parameters, create_model, resolve_normalization
-from .runtime import Normalizer, amp_dtype, predict, resolve_device, set_threads
+from .config import load_config, resolve_model_args
+from .embed import EmbedSettings, torch_predictor
+from .model import PawModel, count_parameters, create_model, resolve_normalization
+from .runtime import Normalizer, amp_dtype, resolve_device, set_threads, use_channels_last
 from .svr import SVRConfig, SVRHead, cuml_status
-from .train import CachedImages, TrainConfig, TrainStep, build_augment, make_optimizer, set_grad_checkpointing
+from .train import (
+    CachedImages,
+    EpochSampler,
+    TrainConfig,
+    TrainStep,
+    build_augment,
+    make_optimizer,
+    set_grad_checkpointing,
+)
 
 # Dense bf16 tensor-core peaks from the datasheets (TFLOP/s); pass --peak-tflops to use a measured one.
 PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "T4": 65.0, "P100": 18.7}
+SUITES = {"all": "train,embed,finetune,infer,svr,data", "gpu": "train,embed,svr,data,memory"}
+SMOKE = {"steps": 2, "warmup": 1, "repeats": 1, "svr_rows": 300, "svr_dim": 32, "cache_rows": 64}
+# The targets the GPU suite is measured against (H100, Swin-L/384).
+TARGETS = {"train_img_s": 600.0, "embed_img_s": 1600.0, "svr_speedup": 250.0, "ten_folds_min": 20.0}
+
+
+@dataclass
+class Bench:
+    """What every section measures on: the config, the model, inputs, and the timing budget."""
+
+    config: dict
+    cfg: TrainConfig
+    args_model: dict
+    base: PawModel
+    device: torch.device
+    batch: int
+    embed_batch: int
+    steps: int
+    warmup: int
+    repeats: int
+    x_uint8: torch.Tensor
+    target: torch.Tensor
+    images: np.ndarray
 
 
 def sync(device: torch.device) -> None:
@@ -80,85 +115,94 @@ def timed(fn, steps: int, warmup: int, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def bench_train(base_model, args_model, cfg: TrainConfig, device, x_uint8, target, steps, warmup, repeats):
-    """Each mode is built fresh and timed `repeats` times, modes interleaved (A B A B) against drift."""
-    times: dict[str, list[float]] = {"fp32 eager": [], "project": []}
-    info, losses = {}, {}
-    for _ in range(repeats):
-        for name, project in (("fp32 eager", False), ("project", True)):
-            model = copy.deepcopy(base_model).to(device)
-            amp = amp_dtype(cfg.amp, device) if project else None
-            channels_last = project and cfg.channels_last and device.type == "cuda"
-            if channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            if project:
-                set_grad_checkpointing(model, cfg.grad_checkpointing)
-                optimizer = make_optimizer(model, cfg, device)
-            else:
-                optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            norm = Normalizer(args_model["mean"], args_model["std"], device, channels_last)
-            scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
-            step = TrainStep(model.train(), optimizer, scaler, device, amp, compile=project and cfg.compile)
-            x = norm(x_uint8)
-            torch.manual_seed(0)  # same dropout masks for both modes' first step
-            meta = torch.zeros(len(x), model.meta_dim, device=device) if model.meta_dim else None
-            losses[name] = float(step(x, target, True, meta))  # first step, same weights and batch: compared below
-            reset_memory(device)
-            seconds = timed(lambda step=step, x=x, m=meta: step(x, target, True, m), steps, warmup, device)
-            times[name].append(steps * len(x) / seconds)
-            info[name] = {
-                "peak_gib": peak_memory(device),
-                "amp": str(amp).replace("torch.", ""),
-                "compile": project and cfg.compile,
-            }
-            del model, optimizer, step
-    rel = abs(losses["project"] - losses["fp32 eager"]) / abs(losses["fp32 eager"])
-    return [summarise(name, runs, info[name]) for name, runs in times.items()], {
-        "first_step_loss": losses,
-        "loss_rel_diff": rel,
-    }
-
-
 def summarise(mode: str, runs: list[float], info: dict) -> dict:
     median = float(np.median(runs))
     return {"mode": mode, "img_s": median, "runs": runs, "spread": (max(runs) - min(runs)) / median, **info}
 
 
-def bench_embed(base_model, args_model, cfg: TrainConfig, device, images, batch, steps, warmup, compile_, repeats):
+def set_fused_attention(model: torch.nn.Module, on: bool) -> None:
+    """timm's attention modules choose fused SDPA at construction (TIMM_FUSED_ATTN); flip it in place."""
+    for module in model.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = on
+
+
+def train_step_for(b: Bench, project: bool, fused_attn: bool = True):
+    """A fresh model and TrainStep: the project's switches, or plain fp32 eager with AdamW."""
+    model = copy.deepcopy(b.base).to(b.device)
+    set_fused_attention(model, fused_attn)
+    channels_last = project and use_channels_last(b.cfg.channels_last, b.device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    amp = amp_dtype(b.cfg.amp, b.device) if project else None
+    if project:
+        set_grad_checkpointing(model, b.cfg.grad_checkpointing)
+        optimizer = make_optimizer(model, b.cfg, b.device)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=b.cfg.lr, weight_decay=b.cfg.weight_decay)
+    scaler = torch.amp.GradScaler(b.device.type, enabled=amp is torch.float16)
+    step = TrainStep(model.train(), optimizer, scaler, b.device, amp, compile=project and b.cfg.compile)
+    norm = Normalizer(b.args_model["mean"], b.args_model["std"], b.device, channels_last)
+    meta = torch.zeros(b.batch, model.meta_dim, device=b.device) if model.meta_dim else None
+    info = {"amp": str(amp).replace("torch.", ""), "compile": project and b.cfg.compile, "fused_attn": fused_attn}
+    return step, norm(b.x_uint8), meta, info
+
+
+def bench_train(b: Bench):
+    """(a): fp32 eager, the project's step, and the project's step without fused attention."""
+    modes = {"fp32 eager": (False, True), "project": (True, True), "project unfused": (True, False)}
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    info, losses, first_step = {}, {}, {}
+    for _ in range(b.repeats):
+        for name, (project, fused) in modes.items():
+            step, x, meta, info[name] = train_step_for(b, project, fused)
+            torch.manual_seed(0)  # same dropout masks for every mode's first step
+            t0 = time.perf_counter()
+            losses[name] = float(step(x, b.target, True, meta))  # first step: compile, if any
+            first_step.setdefault(name, time.perf_counter() - t0)
+            reset_memory(b.device)
+            seconds = timed(lambda s=step, x=x, m=meta: s(x, b.target, True, m), b.steps, b.warmup, b.device)
+            times[name].append(b.steps * len(x) / seconds)
+            info[name]["peak_gib"] = peak_memory(b.device)
+            del step
+    rel = abs(losses["project"] - losses["fp32 eager"]) / abs(losses["fp32 eager"])
+    rows = [{**summarise(n, r, info[n]), "first_step_s": first_step[n]} for n, r in times.items()]
+    return rows, {"first_step_loss": losses, "loss_rel_diff": rel}
+
+
+def embed_settings(b: Bench, project: bool) -> EmbedSettings:
+    """The pipeline's embed settings from the config; the baseline turns every speed switch off."""
+    embed = {**b.config["embed"], "batch_size": b.embed_batch, "engine": "torch"}
+    train = {**b.config["train"], "device": str(b.device)}
+    settings = EmbedSettings.from_config(embed, train, torch.get_num_threads())
+    return settings if project else replace(settings, amp="off", compile=False, channels_last=False)
+
+
+def bench_embed(b: Bench):
+    """(b): the pipeline's embed function (embed.torch_predictor) with its switches and in fp32 eager."""
     times: dict[str, list[float]] = {"fp32 eager": [], "project": []}
     info, outs = {}, {}
-    idx = np.arange(len(images))
-    for _ in range(repeats):
+    rows = np.arange(len(b.images))
+    for _ in range(b.repeats):
         for name, project in (("fp32 eager", False), ("project", True)):
-            model = copy.deepcopy(base_model).to(device).eval().requires_grad_(False)
-            channels_last = project and cfg.channels_last and device.type == "cuda"
-            if channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            if project and compile_:
-                model.forward = torch.compile(model.forward)
-            amp = amp_dtype(cfg.amp, device) if project else None
-            norm = Normalizer(args_model["mean"], args_model["std"], device, channels_last)
-            meta = np.zeros((len(images), model.meta_dim), np.float32) if model.meta_dim else None
-            _, outs[name] = predict(model, images, idx, batch, norm, amp, desc=f"embed {name}", meta=meta)
-            reset_memory(device)
-            run = lambda m=model, n=norm, p=amp, md=meta: predict(m, images, idx, batch, n, p, meta=md)  # noqa: E731
-            seconds = timed(run, steps, warmup, device)
-            times[name].append(steps * len(idx) / seconds)
-            info[name] = {
-                "peak_gib": peak_memory(device),
-                "amp": str(amp).replace("torch.", ""),
-                "compile": project and compile_,
-            }
-            del model
-    a, b = outs["project"].astype(np.float64), outs["fp32 eager"].astype(np.float64)
-    rows = [summarise(name, runs, info[name]) for name, runs in times.items()]
-    return rows, {"embedding_rel_err": float(np.linalg.norm(a - b) / np.linalg.norm(b))}
+            settings = embed_settings(b, project)
+            run, engine = torch_predictor(copy.deepcopy(b.base), b.args_model, settings, b.device)
+            meta = np.zeros((len(b.images), b.base.meta_dim), np.float32) if b.base.meta_dim else None
+            _, outs[name] = run(b.images, rows, f"embed {name}", meta)  # warm-up (and compile)
+            reset_memory(b.device)
+            seconds = timed(lambda r=run, m=meta: r(b.images, rows, "embed", m), b.steps, b.warmup, b.device)
+            views = 2 if settings.hflip else 1
+            times[name].append(b.steps * len(rows) * views / seconds)
+            info[name] = {"peak_gib": peak_memory(b.device), "amp": settings.amp, "compile": settings.compile}
+            info[name]["engine"] = engine
+    a, ref = outs["project"].astype(np.float64), outs["fp32 eager"].astype(np.float64)
+    result = [summarise(name, runs, info[name]) for name, runs in times.items()]
+    return result, {"embedding_rel_err": float(np.linalg.norm(a - ref) / np.linalg.norm(ref))}
 
 
-def bench_finetune(args_model, cfg: TrainConfig, device, x_uint8, target, steps, warmup, freeze_stages, repeats):
-    """Trainable parameters, training img/s and peak memory for full / LoRA / frozen, same inputs;
-    each mode built fresh and timed `repeats` times, modes interleaved."""
-    lora = (args_model.get("finetune") or {}).get("lora") or {}
+def bench_finetune(b: Bench, freeze_stages: int):
+    """(e): trainable parameters, training img/s and peak memory for full / LoRA / frozen, same inputs."""
+    lora = (b.args_model.get("finetune") or {}).get("lora") or {}
     modes = {
         "full": {"mode": "full"},
         "lora": {"mode": "lora", "lora": lora},
@@ -166,77 +210,80 @@ def bench_finetune(args_model, cfg: TrainConfig, device, x_uint8, target, steps,
     }
     times: dict[str, list[float]] = {name: [] for name in modes}
     info: dict[str, dict] = {}
-    for _ in range(repeats):
+    for _ in range(b.repeats):
         for name, spec in modes.items():
             torch.manual_seed(0)
-            model = create_model({**args_model, "finetune": spec}, load_pretrained=False).to(device).train()
+            model = create_model({**b.args_model, "finetune": spec}, load_pretrained=False).to(b.device).train()
             total, trainable = count_parameters(model)
-            amp = amp_dtype(cfg.amp, device)
-            norm = Normalizer(args_model["mean"], args_model["std"], device)
-            scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
-            step = TrainStep(model, make_optimizer(model, cfg, device), scaler, device, amp)
-            x = norm(x_uint8)
-            meta = torch.zeros(len(x), model.meta_dim, device=device) if model.meta_dim else None
-            reset_memory(device)
-            seconds = timed(lambda step=step, x=x, m=meta: step(x, target, True, m), steps, warmup, device)
-            times[name].append(steps * len(x) / seconds)
-            info[name] = {"trainable": trainable, "total": total, "peak_gib": peak_memory(device)}
-            del model, step
+            amp = amp_dtype(b.cfg.amp, b.device)
+            scaler = torch.amp.GradScaler(b.device.type, enabled=amp is torch.float16)
+            step = TrainStep(model, make_optimizer(model, b.cfg, b.device), scaler, b.device, amp)
+            x = Normalizer(b.args_model["mean"], b.args_model["std"], b.device)(b.x_uint8)
+            meta = torch.zeros(len(x), model.meta_dim, device=b.device) if model.meta_dim else None
+            reset_memory(b.device)
+            seconds = timed(lambda s=step, x=x, m=meta: s(x, b.target, True, m), b.steps, b.warmup, b.device)
+            times[name].append(b.steps * len(x) / seconds)
+            info[name] = {"trainable": trainable, "total": total, "peak_gib": peak_memory(b.device)}
     return [summarise(name, runs, info[name]) for name, runs in times.items()]
 
 
-def bench_infer(base_model, args_model, images, batch: int, steps: int, warmup: int, repeats: int, compile_: bool):
-    """Inference img/s on the CPU (a Kaggle CPU notebook, a machine without a GPU): PyTorch eager fp32,
-    PyTorch compiled and ONNX Runtime, on the same model, images and batch, modes interleaved."""
-    from .ort import EXPORTERS, ServedModel, export_graph, merge_adapters, predict_ort, session
+def bench_infer(b: Bench, compile_: bool):
+    """(f): CPU inference img/s through PyTorch eager, PyTorch compiled and ONNX Runtime on each
+    exporter's graph, on the same model, images and batch."""
+    from .embed import fold_predictor
+    from .ort import EXPORTERS, ServedModel, export_graph, merge_adapters
 
     cpu = torch.device("cpu")
-    model = copy.deepcopy(base_model).to(cpu).eval().requires_grad_(False)
+    model = copy.deepcopy(b.base).to(cpu).eval().requires_grad_(False)
     merge_adapters(model)
-    idx = np.arange(len(images))
-    meta = np.zeros((len(images), model.meta_dim), np.float32) if model.meta_dim else None
-    norm = Normalizer(args_model["mean"], args_model["std"], cpu)
+    rows = np.arange(len(b.images))
+    meta = np.zeros((len(b.images), model.meta_dim), np.float32) if model.meta_dim else None
     threads = torch.get_num_threads()
-    served = ServedModel(model, args_model["mean"], args_model["std"]).eval()
-    sample = torch.from_numpy(np.ascontiguousarray(images[:2]))
-    sessions, export_s = {}, {}
+    base = EmbedSettings("torch", "cpu", "off", threads, b.embed_batch, False, False, False)
+    modes = {"torch eager": torch_predictor(copy.deepcopy(model), b.args_model, base, cpu)[0]}
+    if compile_:
+        modes["torch compile"] = torch_predictor(model, b.args_model, replace(base, compile=True), cpu)[0]
+    served = ServedModel(model, b.args_model["mean"], b.args_model["std"]).eval()
+    sample = torch.from_numpy(np.ascontiguousarray(b.images[:2]))
+    export_s = {}
     with tempfile.TemporaryDirectory() as tmp:
         for exporter in EXPORTERS:
-            t0 = time.perf_counter()
-            path = Path(tmp) / f"{exporter}.onnx"
+            t0, path = time.perf_counter(), Path(tmp) / f"{exporter}.onnx"
             export_graph(served, sample, torch.from_numpy(meta[:2]) if meta is not None else None, path, 18, exporter)
             export_s[exporter] = time.perf_counter() - t0
-            sessions[exporter] = session(path, threads)
-    modes = {"torch eager": lambda: predict(model, images, idx, batch, norm, None, meta=meta)}
-    if compile_:
-        compiled = copy.deepcopy(model)
-        compiled.forward = torch.compile(compiled.forward)
-        modes["torch compile"] = lambda: predict(compiled, images, idx, batch, norm, None, meta=meta)
-    for exporter, sess in sessions.items():
-        modes[f"ort {exporter}"] = lambda sess=sess: predict_ort(sess, images, idx, batch, meta=meta)
-    outs = {name: fn()[1] for name, fn in modes.items()}  # also the compile warm-up
-    times: dict[str, list[float]] = {name: [] for name in modes}
-    for _ in range(repeats):
-        for name, fn in modes.items():
-            times[name].append(steps * len(idx) / timed(fn, steps, warmup, cpu))
-    ref = outs["torch eager"]
-    rows = []
-    for name, runs in times.items():
-        info = {"peak_gib": None, "amp": "fp32", "compile": name == "torch compile"}
-        rows.append({**summarise(name, runs, info), "max_abs_diff": float(np.abs(outs[name] - ref).max())})
-    return rows, {"threads": threads, "export_s": export_s}
+            report = Path(tmp) / f"{exporter}.json"
+            report.write_text(json.dumps({"head_metadata": meta is not None, "epoch": 0, "image_size": 0}))
+            modes[f"ort {exporter}"] = fold_predictor(replace(base, engine="onnx"), None, path, report)[0]
+        outs = {name: run(b.images, rows, name, meta)[1] for name, run in modes.items()}  # and warm-up
+        times: dict[str, list[float]] = {name: [] for name in modes}
+        for _ in range(b.repeats):
+            for name, run in modes.items():
+                seconds = timed(lambda r=run, n=name: r(b.images, rows, n, meta), b.steps, b.warmup, cpu)
+                times[name].append(b.steps * len(rows) / seconds)
+    info = {"peak_gib": None, "amp": "fp32"}
+    result = [
+        {
+            **summarise(n, r, {**info, "compile": n == "torch compile"}),
+            "max_abs_diff": float(np.abs(outs[n] - outs["torch eager"]).max()),
+        }
+        for n, r in times.items()
+    ]
+    return result, {"threads": threads, "export_s": export_s}
 
 
-def bench_svr(rows: int, dim: int, n_test: int, seed: int):
-    rng = np.random.default_rng(seed)
+def bench_svr(rows: int, dim: int, n_test: int, config: dict):
+    """(c): the project's SVR path (standardise, fit, predict OOF and test rows) per backend, warmed,
+    and cuML's raw fit on the same data."""
+    rng = np.random.default_rng(0)
     x = rng.normal(size=(rows + n_test, dim)).astype(np.float32)
     y = np.clip(38 + 10 * x[:, :8].mean(1) * np.sqrt(8) + rng.normal(0, 15, len(x)), 1, 100)
     n_val = rows // 9
     train, val, test = x[: rows - n_val], x[rows - n_val : rows], x[rows:]
-    cfg = SVRConfig(C=20.0, epsilon=1.0)
+    cfg = SVRConfig(**{**config["svr"], "C": 20.0, "epsilon": 1.0})
     out, preds = [], {}
-    backends = ["sklearn"] + (["cuml"] if cuml_status()[0] else [])
-    for backend in backends:
+    for backend in ["sklearn"] + (["cuml"] if cuml_status()[0] else []):
+        if backend == "cuml":  # warm-up: CUDA context and kernels, as every later fit of a job has them
+            SVRHead(backend, cfg).fit(train[:500], y[:500]).predict(val)
         t0 = time.perf_counter()
         head = SVRHead(backend, cfg).fit(train, y[: rows - n_val])
         fit_s = time.perf_counter() - t0
@@ -250,7 +297,6 @@ def bench_svr(rows: int, dim: int, n_test: int, seed: int):
 
         xs = cp.asarray(SVRHead("sklearn", cfg).scaler.fit_transform(train), dtype=cp.float32)
         yy = cp.asarray(y[: rows - n_val], dtype=cp.float32)
-        SVR(C=cfg.C, epsilon=cfg.epsilon).fit(xs, yy)  # warm-up: CUDA context, kernels
         cp.cuda.Device().synchronize()
         t0 = time.perf_counter()
         SVR(C=cfg.C, epsilon=cfg.epsilon).fit(xs, yy)
@@ -260,9 +306,11 @@ def bench_svr(rows: int, dim: int, n_test: int, seed: int):
     return out, extra
 
 
-def bench_data(rows: int, size: int, cfg: TrainConfig, device, workers: int, batch: int):
+def bench_data(b: Bench, rows: int, workers: int):
+    """(d): the training DataLoader alone over a synthetic decoded-image cache."""
     from torch.utils.data import DataLoader
 
+    size = b.config["image"]["size"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cache.npy"
         arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(rows, size, size, 3))
@@ -270,48 +318,231 @@ def bench_data(rows: int, size: int, cfg: TrainConfig, device, workers: int, bat
         arr.flush()
         del arr
         images = np.load(path, mmap_mode="r")
-        dataset = CachedImages(images, np.arange(rows), np.zeros(rows, np.float32), build_augment(cfg.augment, 0))
+        augment = build_augment(b.cfg.augment, 0)
+        dataset = CachedImages(images, np.arange(rows), np.zeros(rows, np.float32), augment, 0)
         loader = DataLoader(
             dataset,
-            batch_size=batch,
-            shuffle=True,
+            batch_size=b.batch,
+            sampler=EpochSampler(rows, 0),
             num_workers=workers,
-            pin_memory=device.type == "cuda",
+            pin_memory=b.device.type == "cuda",
             persistent_workers=workers > 0,
         )
         for _ in loader:  # first pass: worker start-up and page cache
             pass
-        t0 = time.perf_counter()
-        seen = 0
+        t0, seen = time.perf_counter(), 0
         for xb, _, _ in loader:
-            xb = xb.to(device, non_blocking=True)
-            seen += len(xb)
-        sync(device)
+            seen += len(xb.to(b.device, non_blocking=True))
+        sync(b.device)
         return {"img_s": seen / (time.perf_counter() - t0), "workers": workers, "rows": rows, "size": size}
 
 
-def load_config(paths: list[str]) -> dict:
-    config: dict = {}
-    for p in paths:
-        _merge(config, yaml.safe_load(Path(p).read_text()))
-    return config
+def bench_memory(b: Bench, batch: int = 16):
+    """(g): bf16 eager training at batch 16 with gradient checkpointing none / stages 0,1 / all."""
+    small = replace(b, batch=batch, x_uint8=b.x_uint8[:batch], target=b.target[:batch])
+    n_stages = len(getattr(b.base.backbone, "layers", [])) or 1
+    variants = {"none": False, "0,1": [0, 1] if n_stages > 2 else [0], "all": True}
+    rows = []
+    for name, which in variants.items():
+        small.cfg = replace(
+            b.cfg, compile=False, grad_checkpointing=which, amp="bf16" if b.device.type == "cuda" else b.cfg.amp
+        )
+        step, x, meta, info = train_step_for(small, project=True)
+        reset_memory(b.device)
+        seconds = timed(lambda s=step, x=x, m=meta: s(x, small.target, True, m), b.steps, b.warmup, b.device)
+        rows.append(
+            {"checkpointing": name, "img_s": b.steps * len(x) / seconds, "peak_gib": peak_memory(b.device), **info}
+        )
+        del step
+    return rows
 
 
-def _merge(base: dict, new: dict) -> None:
-    for k, v in new.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
-        else:
-            base[k] = v
+def print_table(title: str, rows: list[dict], flops: float, peak: float | None) -> None:
+    print(
+        f"\n## {title}\n{'mode':<16} {'img/s':>10} {'spread':>7} {'ratio':>7} {'MFU':>7} {'peak GiB':>9}  amp / compile"
+    )
+    for r in rows:
+        r["ratio"] = r["img_s"] / rows[0]["img_s"]
+        r["mfu"] = r["img_s"] * flops / (peak * 1e12) if peak else None
+        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
+        print(
+            f"{r['mode']:<16} {r['img_s']:>10,.1f} {100 * r['spread']:>6.1f}% {r['ratio']:>6.2f}x {mfu:>7} "
+            f"{fmt(r['peak_gib']):>9}  {r['amp']} / {r['compile']}"
+        )
 
 
 def fmt(v) -> str:
     return "-" if v is None else f"{v:,.1f}" if isinstance(v, float) else str(v)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def run_train(b: Bench, a, result: dict, peak) -> None:
+    flops = flops_per_image(copy.deepcopy(b.base), b.x_uint8.float().permute(0, 3, 1, 2).cpu(), backward=True)
+    rows, check = bench_train(b)
+    result["train"] = {"rows": rows, "gflop_per_image": flops / 1e9, **check}
+    print_table(f"(a) training step ({flops / 1e9:.2f} GFLOP/img fwd+bwd)", rows, flops, peak)
+    print(
+        f"first-step loss: fp32 {check['first_step_loss']['fp32 eager']:.6f}, project "
+        f"{check['first_step_loss']['project']:.6f} (relative difference {check['loss_rel_diff']:.2e}); "
+        f"first project step (compile included) {rows[1]['first_step_s']:.1f} s"
+    )
+
+
+def run_embed(b: Bench, a, result: dict, peak) -> None:
+    flops = flops_per_image(copy.deepcopy(b.base).eval(), b.x_uint8.float().permute(0, 3, 1, 2).cpu(), backward=False)
+    rows, check = bench_embed(b)
+    result["embed"] = {"rows": rows, "gflop_per_image": flops / 1e9, **check}
+    views = "2 views per image (flip TTA)" if b.config["embed"]["tta_hflip"] else "1 view per image"
+    print_table(
+        f"(b) embedding, the pipeline's embed function ({flops / 1e9:.2f} GFLOP/img fwd; {views})", rows, flops, peak
+    )
+    print(f"embeddings vs fp32: relative error {check['embedding_rel_err']:.2e}; engine: {rows[1]['engine']}")
+
+
+def run_finetune(b: Bench, a, result: dict, peak) -> None:
+    n_stages = len(getattr(b.base.backbone, "layers", [])) or 4
+    freeze = (b.config["backbone"].get("finetune") or {}).get("freeze_stages") or max(1, n_stages // 2)
+    rows = bench_finetune(b, freeze)
+    result["finetune"] = rows
+    for r in rows:
+        r["epoch_s"] = a.epoch_rows / r["img_s"]
+    print(f"\n## (e) fine-tuning modes (frozen: patch embedding + {freeze} stages)")
+    print(
+        f"{'mode':<8} {'trainable':>12} {'of total':>9} {'img/s':>10} {'spread':>7} {'vs full':>8} "
+        f"{'s/epoch':>9} {'peak GiB':>9}   (s/epoch: {a.epoch_rows:,} training rows at that img/s)"
+    )
+    for r in rows:
+        print(
+            f"{r['mode']:<8} {r['trainable']:>12,} {100 * r['trainable'] / r['total']:>8.2f}% "
+            f"{r['img_s']:>10,.2f} {100 * r['spread']:>6.1f}% {r['img_s'] / rows[0]['img_s']:>7.2f}x "
+            f"{r['epoch_s']:>9,.1f} {fmt(r['peak_gib']):>9}"
+        )
+
+
+def run_infer(b: Bench, a, result: dict, peak) -> None:
+    rows, extra = bench_infer(b, a.compile is not False)
+    result["infer"] = {"rows": rows, **extra}
+    exports = ", ".join(f"{k} {v:.1f} s" for k, v in extra["export_s"].items())
+    print(
+        f"\n## (f) CPU inference engines ({extra['threads']} threads, batch {b.embed_batch}, fp32; "
+        f"ONNX export {exports})"
+    )
+    print(f"{'mode':<17} {'img/s':>10} {'spread':>7} {'vs eager':>9} {'max |emb - eager|':>18}")
+    for r in rows:
+        print(
+            f"{r['mode']:<17} {r['img_s']:>10,.1f} {100 * r['spread']:>6.1f}% "
+            f"{r['img_s'] / rows[0]['img_s']:>8.2f}x {r['max_abs_diff']:>18.2e}"
+        )
+
+
+def run_svr(b: Bench, a, result: dict, peak) -> None:
+    rows, extra = bench_svr(a.svr_rows, a.svr_dim, a.svr_test, b.config)
+    result["svr"] = {"rows": rows, **extra}
+    print(
+        f"\n## (c) SVR on {extra['svr_shape'][0]} x {extra['svr_shape'][1]} float32, "
+        f"predicting {extra['predicted_rows']} rows"
+    )
+    for r in rows:
+        speed = rows[0]["fit_s"] / r["fit_s"], rows[0]["predict_s"] / r["predict_s"]
+        r["speedup"] = (rows[0]["fit_s"] + rows[0]["predict_s"]) / (r["fit_s"] + r["predict_s"])
+        print(
+            f"{r['backend']:<8} fit {r['fit_s']:8.3f} s ({speed[0]:6.1f}x)   predict {r['predict_s']:8.3f} s "
+            f"({speed[1]:6.1f}x)   fit + predict {r['speedup']:6.1f}x"
+        )
+    if "cuml_raw_fit_s" in extra:
+        print(
+            f"cuML raw fit {extra['cuml_raw_fit_s']:.3f} s; "
+            f"cuML vs scikit-learn: RMSE {extra['pred_rmse_cuml_vs_sklearn']:.2e}"
+        )
+    else:
+        print(f"cuML: not measured ({cuml_status()[1]})")
+
+
+def run_data(b: Bench, a, result: dict, peak) -> None:
+    r = bench_data(b, a.cache_rows, b.cfg.num_workers)
+    result["data"] = r
+    print(f"\n## (d) data loading from the cache: {r['img_s']:,.0f} img/s ({r['workers']} workers, {r['size']}px)")
+
+
+def run_memory(b: Bench, a, result: dict, peak) -> None:
+    rows = bench_memory(b)
+    result["memory"] = rows
+    print(f"\n## (g) memory at batch 16 ({rows[0]['amp']}, eager)\n{'checkpointing':<14} {'img/s':>10} {'peak GiB':>9}")
+    for r in rows:
+        print(f"{r['checkpointing']:<14} {r['img_s']:>10,.1f} {fmt(r['peak_gib']):>9}")
+
+
+RUNNERS = {
+    "train": run_train,
+    "embed": run_embed,
+    "finetune": run_finetune,
+    "infer": run_infer,
+    "svr": run_svr,
+    "data": run_data,
+    "memory": run_memory,
+}
+
+
+def project_run(result: dict, config: dict, a) -> dict | None:
+    """A 10-fold run projected from the suite's rates: per fold, the first (compiling) step, the
+    epochs at the training rate, and embedding every training row at the embed rate."""
+    if "train" not in result or "embed" not in result:
+        return None
+    train, embed = result["train"]["rows"][1], result["embed"]["rows"][1]
+    views = 2 if config["embed"]["tta_hflip"] else 1
+    epochs, folds = config["train"]["epochs"], config["folds"]["n_splits"]
+    rows = a.epoch_rows * folds / (folds - 1)  # every training row, as the embed stage sees them
+    per_fold = train["first_step_s"] + epochs * a.epoch_rows / train["img_s"] + rows * views / embed["img_s"]
+    return {"folds": folds, "epochs": epochs, "per_fold_s": per_fold, "total_min": folds * per_fold / 60}
+
+
+def target_rows(result: dict) -> list[tuple[str, float | None, float, str]]:
+    """(target, measured, goal, unit) for each GPU target that the result can speak to."""
+    svr = result.get("svr", {}).get("rows", [])
+    cuml = next((r["speedup"] for r in svr if r["backend"] == "cuml"), None)
+    proj = result.get("projection") or {}
+    return [
+        (
+            "training img/s (project step)",
+            result.get("train", {}).get("rows", [{}, {}])[1].get("img_s"),
+            TARGETS["train_img_s"],
+            ">=",
+        ),
+        (
+            "embedding img/s (views)",
+            result.get("embed", {}).get("rows", [{}, {}])[1].get("img_s"),
+            TARGETS["embed_img_s"],
+            ">=",
+        ),
+        ("SVR path vs scikit-learn", cuml, TARGETS["svr_speedup"], ">="),
+        ("10 folds x epochs, minutes", proj.get("total_min"), TARGETS["ten_folds_min"], "<="),
+    ]
+
+
+def render(result: dict, path: str) -> None:
+    """Write the targets table between the `<!-- gpu-suite -->` markers of `path` (BENCHMARKS.md)."""
+    lines = [
+        f"Measured {result['date']} on {result['device']} (torch {result['torch']}, timm {result['timm']}): "
+        f"`{result['command']}`",
+        "",
+        "| target | measured | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for name, value, goal, op in target_rows(result):
+        met = "not measured" if value is None else ("yes" if (value >= goal if op == ">=" else value <= goal) else "no")
+        lines.append(f"| {name} | {fmt(float(value)) if value is not None else '-'} | {op} {goal:,.0f} | {met} |")
+    text = Path(path).read_text()
+    block = "<!-- gpu-suite -->\n" + "\n".join(lines) + "\n<!-- /gpu-suite -->"
+    new, n = re.subn(r"<!-- gpu-suite -->.*?<!-- /gpu-suite -->", lambda _: block, text, flags=re.S)
+    if n != 1:
+        raise ValueError(f"{path}: no '<!-- gpu-suite -->' ... '<!-- /gpu-suite -->' block to render into")
+    Path(path).write_text(new)
+
+
+def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m pawpipe.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", action="append", default=None, help="config file(s) on top of config/config.yaml")
+    ap.add_argument("--suite", choices=sorted(SUITES), default="all", help="all: every section; gpu: (a)(b)(c)(d)(g)")
+    ap.add_argument("--smoke", action="store_true", help="a tiny model and budget: checks that the suite starts")
     ap.add_argument("--batch", type=int, help="training batch (default: train.batch_size)")
     ap.add_argument("--embed-batch", type=int, help="embedding batch (default: embed.batch_size)")
     ap.add_argument("--steps", type=int, default=20)
@@ -322,34 +553,42 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--svr-rows", type=int, default=8921, help="SVR training+OOF rows (a Pawpularity fold: 8921)")
     ap.add_argument("--svr-dim", type=int, default=1536, help="embedding width (Swin-L: 1536)")
     ap.add_argument("--svr-test", type=int, default=8, help="test rows predicted besides the OOF rows")
-    ap.add_argument("--epoch-rows", type=int, default=8921, help="rows per training epoch for (e)'s s/epoch")
+    ap.add_argument("--epoch-rows", type=int, default=8921, help="rows per training epoch (s/epoch, projection)")
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: train,embed,finetune,infer,svr,data")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: " + SUITES["all"] + ",memory")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--render", help="write the GPU targets table into this file (BENCHMARKS.md)")
     a = ap.parse_args(argv)
-    repo_config = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
-    config = load_config([str(repo_config), *(a.config or [])])
-    params = {**config["train"], "threads": max(1, torch.get_num_threads())}
+    if a.smoke:
+        for key, value in SMOKE.items():
+            if f"--{key.replace('_', '-')}" not in (argv if argv is not None else sys.argv):
+                setattr(a, key, value)
+    return a
+
+
+def setup(a) -> Bench:
+    """The config through the workflow's own loader and schema, the model and the synthetic inputs."""
+    config = load_config(a.config or [])
+    if a.smoke:
+        config["image"]["size"] = 32
+        config["backbone"].update(
+            name="swin_micro_patch4_window4_64", kwargs={"img_size": 32, "depths": [1, 1], "num_heads": [1, 2]}
+        )
+    train = {**config["train"], "threads": max(1, torch.get_num_threads())}
     if a.compile is not None:
-        params["compile"] = a.compile
+        train["compile"] = a.compile
     if a.grad_checkpointing is not None:
         gc = a.grad_checkpointing
-        params["grad_checkpointing"] = (
+        train["grad_checkpointing"] = (
             {"none": False, "all": True}.get(gc) if gc in ("none", "all") else [int(i) for i in gc.split(",")]
         )
-    cfg = TrainConfig.from_params(params, seed=config.get("seed", 42))
-    skip = set(filter(None, a.skip.split(",")))
+    config["train"] = train
+    cfg = TrainConfig.from_params(train, seed=config["seed"])
     device = resolve_device(cfg.device)
     set_threads(cfg.threads)
-    size = config["image"]["size"]
-    batch = a.batch or cfg.batch_size
+    size, batch = config["image"]["size"], a.batch or cfg.batch_size
     embed_batch = a.embed_batch or config["embed"]["batch_size"]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    peak = (
-        a.peak_tflops or next((v for k, v in PEAK_BF16.items() if k in name), None) if device.type == "cuda" else None
-    )
-
     torch.manual_seed(0)
     args_model = resolve_model_args({**config["backbone"], "pretrained": False}, config["head"], size)
     base = create_model(args_model)
@@ -358,121 +597,51 @@ def main(argv: list[str] | None = None) -> dict:
     x_uint8 = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8, generator=gen).to(device)
     target = torch.rand(batch, generator=gen).to(device)
     images = torch.randint(0, 256, (embed_batch * 2, size, size, 3), dtype=torch.uint8, generator=gen).numpy()
+    return Bench(
+        config, cfg, args_model, base, device, batch, embed_batch, a.steps, a.warmup, a.repeats, x_uint8, target, images
+    )
 
+
+def main(argv: list[str] | None = None) -> dict:
+    a = parse_args(argv)
+    b = setup(a)
+    import timm
+
+    name = torch.cuda.get_device_name(b.device) if b.device.type == "cuda" else platform.processor() or "cpu"
+    peak = (
+        a.peak_tflops or next((v for k, v in PEAK_BF16.items() if k in name), None) if b.device.type == "cuda" else None
+    )
     result = {
         "device": name,
         "date": datetime.date.today().isoformat(),
         "torch": torch.__version__,
+        "timm": timm.__version__,
         "command": " ".join(["python -m pawpipe.bench", *(argv if argv is not None else sys.argv[1:])]),
-        "model": args_model["name"],
-        "image_size": size,
+        "suite": a.suite,
+        "model": b.args_model["name"],
+        "image_size": b.config["image"]["size"],
         "peak_tflops": peak,
     }
-    import timm
-
-    result["timm"] = timm.__version__
     print(f"# {result['command']}\n# {name}, torch {torch.__version__}, timm {timm.__version__}, {result['date']}")
-    print(f"# model {args_model['name']} at {size}px; train batch {batch}, embed batch {embed_batch}")
-
-    def report(title, rows, flops):
-        header = f"{'mode':<12} {'img/s':>10} {'spread':>7} {'ratio':>7} {'MFU':>7} {'peak GiB':>9}  amp / compile"
-        print(f"\n## {title}\n{header}")
-        for r in rows:
-            r["ratio"] = r["img_s"] / rows[0]["img_s"]
-            r["mfu"] = r["img_s"] * flops / (peak * 1e12) if peak else None
-            mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
-            print(
-                f"{r['mode']:<12} {r['img_s']:>10,.1f} {100 * r['spread']:>6.1f}% {r['ratio']:>6.2f}x {mfu:>7} "
-                f"{fmt(r['peak_gib']):>9}  "
-                f"{r['amp']} / {r['compile']}"
-            )
-
-    if "train" not in skip:
-        flops = flops_per_image(copy.deepcopy(base), x_uint8.float().permute(0, 3, 1, 2).cpu(), backward=True)
-        rows, check = bench_train(base, args_model, cfg, device, x_uint8, target, a.steps, a.warmup, a.repeats)
-        result["train"] = {"rows": rows, "gflop_per_image": flops / 1e9, **check}
-        report(f"(a) training step ({flops / 1e9:.2f} GFLOP/img fwd+bwd)", rows, flops)
+    print(
+        f"# model {b.args_model['name']} at {result['image_size']}px; "
+        f"train batch {b.batch}, embed batch {b.embed_batch}"
+    )
+    skip = set(filter(None, a.skip.split(",")))
+    for section in SUITES[a.suite].split(","):
+        if section not in skip:
+            RUNNERS[section](b, a, result, peak)
+    result["projection"] = project_run(result, b.config, a)
+    if result["projection"]:
+        p = result["projection"]
         print(
-            f"first-step loss: fp32 {check['first_step_loss']['fp32 eager']:.6f}, project "
-            f"{check['first_step_loss']['project']:.6f} (relative difference {check['loss_rel_diff']:.2e})"
+            f"\nprojected: {p['folds']} folds x {p['epochs']} epochs = {p['total_min']:.1f} min "
+            f"({p['per_fold_s']:.0f} s a fold)"
         )
-    if "embed" not in skip:
-        flops = flops_per_image(copy.deepcopy(base).eval(), x_uint8.float().permute(0, 3, 1, 2).cpu(), backward=False)
-        rows, check = bench_embed(
-            base,
-            args_model,
-            cfg,
-            device,
-            images,
-            embed_batch,
-            max(1, a.steps // 4),
-            max(1, a.warmup // 2),
-            cfg.compile,
-            a.repeats,
-        )
-        result["embed"] = {"rows": rows, "gflop_per_image": flops / 1e9, **check}
-        report(f"(b) embedding extraction ({flops / 1e9:.2f} GFLOP/img fwd)", rows, flops)
-        print(f"embeddings vs fp32: relative error {check['embedding_rel_err']:.2e}")
-    if "finetune" not in skip:
-        n_stages = len(config["backbone"]["kwargs"].get("depths", [0] * 4))
-        freeze = (config["backbone"].get("finetune") or {}).get("freeze_stages") or max(1, n_stages // 2)
-        rows = bench_finetune(args_model, cfg, device, x_uint8, target, a.steps, a.warmup, freeze, a.repeats)
-        result["finetune"] = rows
-        for r in rows:
-            r["epoch_s"] = a.epoch_rows / r["img_s"]
-        print(f"\n## (e) fine-tuning modes (frozen: patch embedding + {freeze} stages)")
-        print(
-            f"{'mode':<8} {'trainable':>12} {'of total':>9} {'img/s':>10} {'spread':>7} {'vs full':>8} "
-            f"{'s/epoch':>9} {'peak GiB':>9}   (s/epoch: {a.epoch_rows:,} training rows at that img/s)"
-        )
-        for r in rows:
-            print(
-                f"{r['mode']:<8} {r['trainable']:>12,} {100 * r['trainable'] / r['total']:>8.2f}% "
-                f"{r['img_s']:>10,.2f} {100 * r['spread']:>6.1f}% {r['img_s'] / rows[0]['img_s']:>7.2f}x "
-                f"{r['epoch_s']:>9,.1f} {fmt(r['peak_gib']):>9}"
-            )
-    if "infer" not in skip:
-        compile_ = a.compile is not False
-        rows, extra = bench_infer(
-            base, args_model, images, embed_batch, max(1, a.steps // 4), max(1, a.warmup // 2), a.repeats, compile_
-        )
-        result["infer"] = {"rows": rows, **extra}
-        print(
-            f"\n## (f) CPU inference engines ({extra['threads']} threads, batch {embed_batch}, "
-            "fp32; ONNX export " + ", ".join(f"{k} {v:.1f} s" for k, v in extra["export_s"].items()) + ")"
-        )
-        print(f"{'mode':<17} {'img/s':>10} {'spread':>7} {'vs eager':>9} {'max |emb - eager|':>18}")
-        for r in rows:
-            print(
-                f"{r['mode']:<17} {r['img_s']:>10,.1f} {100 * r['spread']:>6.1f}% "
-                f"{r['img_s'] / rows[0]['img_s']:>8.2f}x {r['max_abs_diff']:>18.2e}"
-            )
-    if "svr" not in skip:
-        rows, extra = bench_svr(a.svr_rows, a.svr_dim, a.svr_test, 0)
-        result["svr"] = {"rows": rows, **extra}
-        print(
-            f"\n## (c) SVR on {extra['svr_shape'][0]} x {extra['svr_shape'][1]} float32, "
-            f"predicting {extra['predicted_rows']} rows"
-        )
-        for r in rows:
-            speed = rows[0]["fit_s"] / r["fit_s"], rows[0]["predict_s"] / r["predict_s"]
-            print(
-                f"{r['backend']:<8} fit {r['fit_s']:8.3f} s ({speed[0]:6.1f}x)   "
-                f"predict {r['predict_s']:8.3f} s ({speed[1]:6.1f}x)"
-            )
-        if "cuml_raw_fit_s" in extra:
-            print(
-                f"cuML raw fit {extra['cuml_raw_fit_s']:.3f} s; cuML vs scikit-learn predictions: "
-                f"RMSE {extra['pred_rmse_cuml_vs_sklearn']:.2e}"
-            )
-        else:
-            print(f"cuML: not measured ({cuml_status()[1]})")
-    if "data" not in skip:
-        r = bench_data(a.cache_rows, size, cfg, device, cfg.num_workers, batch)
-        result["data"] = r
-        print(f"\n## (d) data loading from the cache: {r['img_s']:,.0f} img/s ({r['workers']} workers, {size}px)")
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+    if a.render:
+        render(result, a.render)
     return result
 
 

@@ -22,7 +22,7 @@ from .data import TARGET, metadata_matrix
 from .io import read_json, write_csv, write_npz
 from .logs import log
 from .metrics import rmse
-from .model import load_checkpoint
+from .model import PawModel, load_checkpoint
 from .runtime import (
     Inference,
     Normalizer,
@@ -115,12 +115,20 @@ def fold_predictor(
         raise ValueError(f"embed.engine must be torch or onnx, not {settings.engine!r}")
     dev = resolve_device(settings.device)
     model, ckpt = load_checkpoint(checkpoint, dev)
-    model.requires_grad_(False).eval()
+    run, engine = torch_predictor(model, ckpt["model_args"], settings, dev)
+    args = ckpt["model_args"]
+    info = {"head_metadata": bool(args.get("head_metadata")), "epoch": ckpt["epoch"], "image_size": args["image_size"]}
+    return run, {**info, "engine": engine}
+
+
+def torch_predictor(model: PawModel, model_args: dict, settings: EmbedSettings, dev: torch.device):
+    """(run, description) for a PawModel on `dev`: frozen, channels_last, autocast and compiled as
+    `settings` say. The benchmark's section (b) times exactly this."""
+    model = model.to(dev).requires_grad_(False).eval()
     channels_last = use_channels_last(settings.channels_last, dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    args = ckpt["model_args"]
-    norm = Normalizer(args["mean"], args["std"], dev, channels_last)
+    norm = Normalizer(model_args["mean"], model_args["std"], dev, channels_last)
     inf = Inference(settings.batch_size, settings.hflip, amp_dtype(settings.amp, dev), settings.compile)
     forward = model_forward(model, norm, inf)
 
@@ -129,13 +137,9 @@ def fold_predictor(
             raise ValueError("this model's head reads the metadata columns (head.metadata): pass them")
         return batched_predict(forward, images, rows, inf, dev, meta, desc)
 
-    precision = str(inf.amp).replace("torch.", "") if inf.amp else "fp32"
-    return run, {
-        "head_metadata": bool(args.get("head_metadata")),
-        "epoch": ckpt["epoch"],
-        "image_size": int(args["image_size"]),
-        "engine": f"PyTorch ({dev}, {precision}{', compiled' if inf.compile else ''})",
-    }
+    switches = [str(inf.amp).replace("torch.", "") if inf.amp else "fp32"]
+    switches += ["channels_last"] * channels_last + ["compiled"] * inf.compile
+    return run, f"PyTorch ({dev}, {', '.join(switches)})"
 
 
 def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:

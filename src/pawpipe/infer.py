@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .cache import decode_all
-from .data import METADATA, TARGET, DataError, check_image_files, check_table, image_path, read_table
-from .embed import fold_predictor
+from .data import TARGET, DataError, check_image_files, check_table, image_path, metadata_features, read_table
+from .embed import EmbedSettings, fold_predictor
 from .io import read_json, write_csv
 from .logs import log
 from .report import check_submission
@@ -47,7 +47,7 @@ def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataF
         if name == "embedding":
             parts.append(embeddings)
         elif name == "metadata":
-            parts.append(test[METADATA].to_numpy(np.float32))
+            parts.append(metadata_features(test, test["Id"].tolist()))
         else:
             raise ValueError(
                 f"the packaged SVR uses feature set {name!r}, which the package cannot compute; package "
@@ -73,21 +73,21 @@ def predict_package(
     engine = manifest.get("engine", "torch")
     for fold in manifest["folds"]:
         fold_dir = package_dir / f"fold{fold}"
-        run, info = fold_predictor(
+        settings = EmbedSettings(
             engine=engine,
-            checkpoint=fold_dir / "best.pt",
-            onnx_model=fold_dir / "model.onnx",
-            onnx_report=fold_dir / "onnx.json",
             device=str(dev),
             amp=manifest["amp"],
             threads=workers,
             batch_size=manifest["embed_batch_size"],
             hflip=manifest.get("tta_hflip", False),
+            compile=False,
+            channels_last="auto",
         )
+        run, info = fold_predictor(settings, fold_dir / "best.pt", fold_dir / "model.onnx", fold_dir / "onnx.json")
         size = info["image_size"]
         if size not in images_at:
             images_at[size] = load_test_images(data_dir, ids, size, workers)
-        meta = test[METADATA].to_numpy(np.float32) if info["head_metadata"] else None
+        meta = metadata_features(test, ids) if info["head_metadata"] else None
         mlp, emb = run(images_at[size], np.arange(len(ids)), meta=meta)
         head = SVRHead.load(str(fold_dir / "svr.pkl"))
         svr = head.predict(svr_features(head.feature_sets, emb, test))

@@ -1,3 +1,6 @@
+import copy
+
+from pawpipe.config import job_runtime, merge
 from pawpipe.kaggle import package
 from pawpipe.logs import job_logging
 
@@ -16,7 +19,8 @@ with job_logging(sm.log[0]):
             ]
             if key in sm.input.keys()
         },
-        resolved_config=sm.params.resolved,
+        # the notebook runs like the pipeline: the model's settings, plus today's runtime settings
+        resolved_config=merge(copy.deepcopy(sm.params.resolved), job_runtime()),
         repo=sm.params.repo,
         owner=sm.params.owner,
         exp=sm.params.exp,
