@@ -21,7 +21,7 @@ def load_config() -> dict:
 
 def validated_config(*overlays) -> dict:
     """config/config.yaml with overlays, through the workflow's loader: schema validation and defaults."""
-    from pawpipe.config import load_config as load
+    from pawpipe.configfile import load_config as load
 
     return load(list(overlays))
 

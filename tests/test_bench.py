@@ -8,7 +8,7 @@ import pytest
 
 from pawpipe import bench
 
-SECTIONS = ("(a) training step", "(b) embedding extraction", "(c) SVR", "(d) data loading", "(e) fine-tuning")
+SECTIONS = ("(a) training step", "(b) embedding,", "(c) SVR", "(d) data loading", "(e) fine-tuning")
 SECTIONS += ("(f) CPU inference",)
 
 
@@ -42,7 +42,7 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
 
 def test_the_gpu_suite_starts_in_smoke_mode_and_renders_its_targets(tmp_path, capsys):
     page = tmp_path / "BENCHMARKS.md"
-    page.write_text("# Benchmarks\n<!-- gpu-suite -->\nold\n<!-- /gpu-suite -->\nrest\n")
+    page.write_text("# Benchmarks\n<!-- gpu-suite -->\nOLD TABLE\n<!-- /gpu-suite -->\nrest\n")
     result = bench.main(["--suite", "gpu", "--smoke", "--json", str(tmp_path / "gpu.json"), "--render", str(page)])
     printed = capsys.readouterr().out
     for section in ("(a) training step", "(b) embedding", "(c) SVR", "(d) data loading", "(g) memory at batch 16"):
@@ -50,6 +50,6 @@ def test_the_gpu_suite_starts_in_smoke_mode_and_renders_its_targets(tmp_path, ca
     assert "(e) fine-tuning" not in printed and "(f) CPU inference" not in printed
     assert result["projection"]["total_min"] > 0 and "projected:" in printed
     text = page.read_text()
-    assert "old" not in text and text.endswith("rest\n")
+    assert "OLD TABLE" not in text and text.endswith("rest\n")
     assert "| training img/s (project step) |" in text and "| SVR path vs scikit-learn | - |" in text
     assert json.loads((tmp_path / "gpu.json").read_text())["suite"] == "gpu"

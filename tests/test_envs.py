@@ -104,3 +104,14 @@ def test_env_pins_equal_requirements():
     torch_env = env_packages("torch")
     assert torch_env["torch"] == pins["torch"] and torch_env["timm"] == pins["timm"]
     assert "cuml" in env_packages("rapids") and "cudf" in env_packages("rapids")
+
+
+def test_the_gpu_install_pins_the_rapids_release_of_the_conda_env_and_stays_off_the_cpu_install():
+    gpu = {}
+    for line in (REPO / "requirements-gpu.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            gpu[re.sub(r"-cu\d+$", "", name.strip())] = ".".join(version.split(".")[:2])
+    rapids = env_packages("rapids")
+    assert gpu == {"cuml": rapids["cuml"], "cudf": rapids["cudf"]}
+    assert not {"cuml", "cudf"} & {re.sub(r"-cu\d+$", "", n) for n in requirements()}

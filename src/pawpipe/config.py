@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"  # in a checkout (not in the wheel)
 RUNTIME_MARK = "x-runtime"
 RUNTIME_ENV = "PAWPIPE_RUNTIME"
 
@@ -61,18 +61,6 @@ def merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         else:
             base[key] = value
     return base
-
-
-def load_config(overlays: list[str | Path] = (), base: str | Path = REPO / "config" / "config.yaml") -> dict:
-    """config/config.yaml with overlays merged in, validated and given its defaults by the workflow's schema."""
-    import yaml
-    from snakemake.utils import validate
-
-    config: dict[str, Any] = {}
-    for path in [base, *overlays]:
-        merge(config, yaml.safe_load(Path(path).read_text()) or {})
-    validate(config, str(SCHEMA))
-    return config
 
 
 def export_runtime(how: dict[str, Any]) -> None:
