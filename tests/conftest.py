@@ -118,3 +118,27 @@ def prepared_train(tmp_path_factory):
     write_csv(make_folds(table, 2, seed=0), root / "folds.csv")
     build_cache(table["Id"].tolist(), root / "data", "train", 32, root / "train.npy", root / "train.json")
     return root, shrink(load_config())
+
+
+def train_fold_0(prepared_train, out, epochs=3, tracker=None, finetune=None, head=None, **how):
+    """train_fold on fold 0 of the prepared data; `how` overrides train settings (workers, amp, ...)."""
+    from pawpipe.config import resolve_model_args
+    from pawpipe.train import FoldJob, train_fold
+
+    root, cfg = prepared_train
+    if finetune:
+        cfg = {**cfg, "backbone": {**cfg["backbone"], "finetune": finetune}}
+    if head:
+        cfg = {**cfg, "head": {**cfg["head"], **head}}
+    job = FoldJob(
+        folds_csv=str(root / "folds.csv"),
+        cache_npy=str(root / "train.npy"),
+        train_table=str(root / "data" / "train.csv"),
+        fold=0,
+        out_best=str(out / "best.pt"),
+        out_metrics=str(out / "metrics.csv"),
+        state_dir=str(out / "state"),
+    )
+    resolved = {**cfg, "train": {**cfg["train"], "epochs": epochs, "batch_size": 8}}
+    model_args = resolve_model_args(cfg["backbone"], cfg["head"], 32)
+    return train_fold(job, model_args, train_config(cfg, epochs=epochs, batch_size=8, **how), resolved, tracker)

@@ -8,6 +8,8 @@ import pytest
 
 from pawpipe import bench
 
+pytestmark = pytest.mark.slow  # times real models, a minute or so
+
 SECTIONS = ("(a) training step", "(b) embedding,", "(c) SVR", "(d) data loading", "(e) fine-tuning")
 SECTIONS += ("(f) CPU inference",)
 

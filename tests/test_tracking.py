@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_snakemake
+from conftest import train_fold_0 as train_run
 from pawpipe.tracking import Tracker, tracked
-from test_train import run as train_run
 from wandb_files import read_run
 
 pytest.importorskip("wandb")
@@ -46,15 +46,15 @@ def test_offline_training_run_holds_config_and_every_epoch(prepared_train, tmp_p
 
 @pytest.mark.slow
 def test_workflow_runs_are_grouped_by_experiment(pipeline_run):
-    # Turning W&B on reruns nothing by itself; forcing the blends logs one run per fold plus the report.
+    # Turning W&B on reruns nothing by itself; forcing the blends logs one run per fold plus the CV report.
     dry = run_snakemake(pipeline_run, "-n", "--config", "wandb={mode: offline}")
     assert "Nothing to be done" in dry.stdout + dry.stderr
     run_snakemake(pipeline_run, "--cores", "2", "-R", "blend", "--config", "wandb={mode: offline}")
     runs = [read_run(p) for p in run_files(pipeline_run)]
     by_job = {(r["run"].job_type, r["run"].display_name): r for r in runs if r["run"].run_group == "tiny"}
-    assert {("blend", "fold0"), ("blend", "fold1"), ("report", "report")} <= set(by_job)
+    assert {("blend", "fold0"), ("blend", "fold1"), ("cv", "cv")} <= set(by_job)
     cv = json.loads((pipeline_run / "models/tiny/cv.json").read_text())
-    assert float(by_job[("report", "report")]["summary"]["cv_rmse_blend"]) == pytest.approx(cv["rmse"]["blend"])
+    assert float(by_job[("cv", "cv")]["summary"]["cv_rmse_blend"]) == pytest.approx(cv["rmse"]["blend"])
 
 
 def test_tracker_without_a_run_is_inert():

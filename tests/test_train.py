@@ -9,33 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import load_config, train_config
+from conftest import load_config
+from conftest import train_fold_0 as run
 from pawpipe import train as train_mod
 from pawpipe.config import resolve_model_args
 from pawpipe.model import PawModel, create_model
 
 TIMING = ["train_img_s", "seconds", "compile_s"]
-
-
-def run(prepared_train, out, epochs=3, tracker=None, finetune=None, head=None, **how):
-    """train_fold on fold 0 of the prepared data; `how` overrides runtime settings (workers, ...)."""
-    root, cfg = prepared_train
-    if finetune:
-        cfg = {**cfg, "backbone": {**cfg["backbone"], "finetune": finetune}}
-    if head:
-        cfg = {**cfg, "head": {**cfg["head"], **head}}
-    tcfg = train_config(cfg, epochs=epochs, batch_size=8, **how)
-    job = train_mod.FoldJob(
-        folds_csv=str(root / "folds.csv"),
-        cache_npy=str(root / "train.npy"),
-        train_table=str(root / "data" / "train.csv"),
-        fold=0,
-        out_best=str(out / "best.pt"),
-        out_metrics=str(out / "metrics.csv"),
-        state_dir=str(out / "state"),
-    )
-    resolved = {**cfg, "train": {**cfg["train"], "epochs": epochs, "batch_size": 8}}
-    return train_mod.train_fold(job, resolve_model_args(cfg["backbone"], cfg["head"], 32), tcfg, resolved, tracker)
 
 
 def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared_train, tmp_path, monkeypatch):
