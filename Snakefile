@@ -8,7 +8,7 @@
 #   models/{exp}/fold{k}/best.pt metrics.csv              train (resume state in fold{k}/state/)
 #   models/{exp}/fold{k}/model.onnx onnx.json             export_onnx (embed.engine: onnx), checked vs PyTorch
 #   models/{exp}/fold{k}/embeddings.npz mlp_oof.csv mlp_test.csv    embed
-#   models/{exp}/fold{k}/svr.pkl svr_oof.csv svr_test.csv           svr
+#   models/{exp}/fold{k}/svr.npz svr_oof.csv svr_test.csv           svr
 #   models/{exp}/fold{k}/blend.json blend_oof.csv blend_test.csv    blend
 #   models/{exp}/cv.json oof.csv                          CV report over all out-of-fold rows
 #   models/{exp}/report/*.svg cv_table.csv                figures and table for `snakemake --report`

@@ -50,7 +50,7 @@ def run_fold(d, features, **cfg):
         folds_csv=str(d / "folds.csv"),
         fold=0,
         cfg=SVRConfig(backend="sklearn", features=features, **cfg),
-        out_model=str(d / "svr.pkl"),
+        out_model=str(d / "svr.npz"),
         out_oof=out["oof"],
         out_test=out["test"],
         train_table=str(d / "train.csv"),

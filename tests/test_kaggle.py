@@ -88,6 +88,6 @@ def test_packaged_kernel_reproduces_the_pipeline_submission_offline(pipeline_run
     assert sorted(p.name for p in (pipeline_run / "submissions/tiny/kaggle/dataset/fold0").iterdir()) == [
         "best.pt",
         "blend.json",
-        "svr.pkl",
+        "svr.npz",
     ]
     assert out.read_bytes() == (pipeline_run / "submissions/tiny/submission.csv").read_bytes()

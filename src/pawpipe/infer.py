@@ -89,7 +89,7 @@ def predict_package(
             images_at[size] = load_test_images(data_dir, ids, size, workers)
         meta = test[METADATA].to_numpy(np.float32) if info["head_metadata"] else None
         mlp, emb = run(images_at[size], np.arange(len(ids)), meta=meta)
-        head = SVRHead.load(str(fold_dir / "svr.pkl"))
+        head = SVRHead.load(str(fold_dir / "svr.npz"))
         svr = head.predict(svr_features(head.feature_sets, emb, test))
         w = read_json(fold_dir / "blend.json")["weight_mlp"]
         blends.append(w * mlp.astype(np.float64) + (1 - w) * svr)

@@ -149,7 +149,7 @@ def package(
 ) -> None:
     """Kaggle dataset (models, blend weights, config, wheel) and kernel (offline inference script).
 
-    `files` maps best.pt (or model.onnx and onnx.json with embed.engine: onnx) / svr.pkl / blend.json
+    `files` maps best.pt (or model.onnx and onnx.json with embed.engine: onnx) / svr.npz / blend.json
     to one path per fold, in the order of `folds`.
     """
     features = resolved_config.get("svr", {}).get("features", {})

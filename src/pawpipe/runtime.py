@@ -21,13 +21,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for `amp: auto|bf16|fp16|off`. Mixed precision is used on CUDA only."""
-    if device.type != "cuda" or mode == "off":
+def choose_amp(mode: str, capability: tuple[int, int] | None) -> str | None:
+    """`amp: auto|bf16|fp16|off` on a CUDA device of this compute capability (None: not CUDA) -> bf16, fp16
+    or None. auto takes bf16 only where the GPU computes it natively (compute capability 8.0, Ampere, and
+    newer): torch.cuda.is_bf16_supported() also counts emulation, which runs at fp32 speed or worse (T4)."""
+    if capability is None or mode == "off":
         return None
     if mode == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+        return "bf16" if capability >= (8, 0) else "fp16"
+    return mode
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for `amp: auto|bf16|fp16|off`. Mixed precision is used on CUDA only."""
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    chosen = choose_amp(mode, capability)
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[chosen]
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -40,7 +40,7 @@ rule submit:
 rule package:
     input:
         unpack(get_package_models),
-        svr=get_fold_files("svr.pkl"),
+        svr=get_fold_files("svr.npz"),
         blend=get_fold_files("blend.json"),
     output:
         dataset=directory(f"submissions/{EXP}/kaggle/dataset"),

@@ -11,7 +11,7 @@ with job_logging(sm.log[0]):
                 ("best.pt", "best"),
                 ("model.onnx", "onnx"),
                 ("onnx.json", "onnx_report"),
-                ("svr.pkl", "svr"),
+                ("svr.npz", "svr"),
                 ("blend.json", "blend"),
             ]
             if key in sm.input.keys()
