@@ -192,9 +192,10 @@ def is_kaggle_dry_run():
 
 
 def get_kaggle_owner():
-    return (
-        config["kaggle"]["owner"] or os.environ.copy().get("KAGGLE_USERNAME") or "KAGGLE_USERNAME"
-    )
+    """kaggle.owner, else $KAGGLE_USERNAME, else the kaggle CLI's config; "" when none (package refuses)."""
+    from pawpipe.kaggle import resolve_owner
+
+    return resolve_owner(config["kaggle"]["owner"]) or ""
 
 
 def print_cv_table():

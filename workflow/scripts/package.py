@@ -1,4 +1,4 @@
-from pawpipe.kaggle import package
+from pawpipe.kaggle_package import package
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
@@ -23,4 +23,6 @@ with job_logging(sm.log[0]):
         competition=sm.params.competition,
         out_dataset=sm.output.dataset,
         out_kernel=sm.output.kernel,
+        weights_dtype=sm.params.weights_dtype,
+        accelerator=sm.params.accelerator,
     )

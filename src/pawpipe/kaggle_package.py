@@ -1,0 +1,187 @@
+"""The code-competition package: a Kaggle dataset (models, blend weights, config, the project's wheel)
+and a kernel (the offline inference script with its metadata).
+
+The dataset folder is flat (`fold3-best.pt`, `fold3-svr.npz`, ...): the kaggle CLI uploads the files of
+a folder and skips its subfolders unless told otherwise (`--dir-mode`), and Kaggle would unpack a zipped
+subfolder on its side, out of our sight. Flat, every file is uploaded as it is, the wheel included, and
+what the notebook reads is what was built here. `pawpipe.json` lists each fold's files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from .io import atomic_path, write_json
+from .kaggle import KERNEL_SCRIPT, KaggleError, owner_problem
+from .logs import log
+
+MANIFEST = "pawpipe.json"
+WEIGHTS_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+
+
+def dataset_slug(exp: str) -> str:
+    return f"pawpipe-{exp}".lower().replace("_", "-").replace(".", "-")
+
+
+def kernel_slug(exp: str) -> str:
+    return f"{dataset_slug(exp)}-inference"
+
+
+def build_wheel(repo: str | Path, out_dir: Path) -> Path:
+    """The project's wheel, for an offline `pip install` in the notebook."""
+    before = set(out_dir.glob("*.whl"))
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out_dir)]
+    proc = subprocess.run([*cmd, str(repo)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KaggleError(f"building the pawpipe wheel failed: {proc.stderr[-2000:]}")
+    (wheel,) = set(out_dir.glob("*.whl")) - before
+    return wheel
+
+
+def write_checkpoint(src: str | Path, dst: Path, dtype: str) -> None:
+    """Copy a fold's checkpoint with its floating-point weights in `dtype` (float16 halves the upload;
+    the model casts them back to float32 on load)."""
+    if dtype == "float32":
+        shutil.copyfile(src, dst)
+        return
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    ckpt["model"] = {k: v.to(WEIGHTS_DTYPES[dtype]) if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    ckpt["weights_dtype"] = dtype
+    torch.save(ckpt, dst)
+
+
+def library_versions() -> dict[str, str]:
+    """What the notebook's environment is compared with: the versions this package was built under."""
+    import numpy
+    import timm
+
+    from . import __version__
+
+    return {"pawpipe": __version__, "torch": torch.__version__, "timm": timm.__version__, "numpy": numpy.__version__}
+
+
+def required_modules(resolved_config: dict) -> list[str]:
+    """Modules beyond torch, timm, numpy, pandas and Pillow that predicting this experiment imports; the
+    notebook needs them from Kaggle's image (the package ships only pawpipe)."""
+    needs = []
+    if (resolved_config["backbone"].get("finetune") or {}).get("mode") == "lora":
+        needs.append("peft")
+    if resolved_config["embed"].get("engine", "torch") == "onnx":
+        needs.append("onnxruntime")
+    return needs
+
+
+def check_packageable(resolved_config: dict, owner: str | None) -> None:
+    features = resolved_config.get("svr", {}).get("features", {})
+    if features.get("logits") or features.get("experiments"):
+        raise KaggleError(
+            "the code-competition package computes embedding and metadata features only; this "
+            "experiment's SVR also uses svr.features.logits or .experiments: switch them off to package it"
+        )
+    if not owner:
+        raise KaggleError(owner_problem())
+
+
+def kernel_metadata(owner: str, exp: str, competition: str, accelerator: str | None) -> dict:
+    """kernel-metadata.json: private, internet off (a code competition requires it), the competition and the
+    dataset as inputs, and the GPU asked for by machine shape (enable_gpu alone gets a P100, whose compute
+    capability 6.0 current PyTorch builds no longer support)."""
+    meta = {
+        "id": f"{owner}/{kernel_slug(exp)}",
+        "title": kernel_slug(exp),
+        "code_file": "predict.py",
+        "language": "python",
+        "kernel_type": "script",
+        "is_private": True,
+        "enable_gpu": accelerator is not None and not accelerator.startswith("Tpu"),
+        "enable_tpu": accelerator is not None and accelerator.startswith("Tpu"),
+        "enable_internet": False,
+        "dataset_sources": [f"{owner}/{dataset_slug(exp)}"],
+        "competition_sources": [competition],
+        "kernel_sources": [],
+        "model_sources": [],
+    }
+    if accelerator:
+        meta["machine_shape"] = accelerator
+    return meta
+
+
+def package(
+    *,
+    folds: list[int],
+    files: dict[str, list[str]],
+    resolved_config: dict,
+    repo: str,
+    owner: str | None,
+    exp: str,
+    competition: str,
+    out_dataset: str,
+    out_kernel: str,
+    weights_dtype: str = "float16",
+    accelerator: str | None = "NvidiaTeslaT4",
+) -> None:
+    """Kaggle dataset and kernel folders, each written whole or not at all.
+
+    `files` maps best.pt (or model.onnx and onnx.json with embed.engine: onnx) / svr.npz / blend.json
+    to one path per fold, in the order of `folds`.
+    """
+    check_packageable(resolved_config, owner)
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise KaggleError(f"kaggle.weights_dtype must be one of {sorted(WEIGHTS_DTYPES)}, not {weights_dtype!r}")
+    with atomic_path(out_dataset) as ds:
+        ds.mkdir()
+        fold_files = {}
+        for i, k in enumerate(folds):
+            fold_files[str(k)] = {}
+            for name, paths in files.items():
+                target = ds / f"fold{k}-{name}"
+                if name == "best.pt":
+                    write_checkpoint(paths[i], target, weights_dtype)
+                else:
+                    shutil.copyfile(paths[i], target)
+                fold_files[str(k)][name] = target.name
+        wheel = build_wheel(repo, ds)
+        write_json(
+            {
+                "exp": exp,
+                "competition": competition,
+                "folds": folds,
+                "files": fold_files,
+                "wheel": wheel.name,
+                "image_size": resolved_config["image"]["size"],
+                "embed_batch_size": resolved_config["embed"]["batch_size"],
+                "tta_hflip": resolved_config["embed"].get("tta_hflip", False),
+                "engine": resolved_config["embed"].get("engine", "torch"),
+                "amp": resolved_config["train"]["amp"],
+                "weights_dtype": weights_dtype,
+                "versions": library_versions(),
+                "requires": required_modules(resolved_config),
+                "config": resolved_config,
+            },
+            ds / MANIFEST,
+        )
+        slug = dataset_slug(exp)
+        write_json(
+            {"title": slug, "id": f"{owner}/{slug}", "licenses": [{"name": "CC0-1.0"}]}, ds / "dataset-metadata.json"
+        )
+    with atomic_path(out_kernel) as kd:
+        kd.mkdir()
+        shutil.copyfile(KERNEL_SCRIPT, kd / "predict.py")
+        write_json(kernel_metadata(owner, exp, competition, accelerator), kd / "kernel-metadata.json")
+    size = sum(p.stat().st_size for p in Path(out_dataset).iterdir()) / 2**20
+    log.info(
+        "packaged %s: dataset %s (%.1f MiB, weights in %s, wheel %s), kernel %s (%s)",
+        exp,
+        out_dataset,
+        size,
+        weights_dtype,
+        wheel.name,
+        out_kernel,
+        accelerator or "CPU",
+    )
+    log.info("publish it (upload, run the notebook, submit, read the score): snakemake publish")
