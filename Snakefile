@@ -14,6 +14,8 @@
 #   models/{exp}/report/*.svg cv_table.csv                figures and table for `snakemake --report`
 #   submissions/{exp}/submission.csv                      Id,Pawpularity
 #   submissions/{exp}/kaggle/dataset/ kernel/             code-competition package (rule package)
+#   submissions/{exp}/kaggle/rehearsal/                   the kernel run in Kaggle's conditions (rule rehearse_kaggle)
+#   submissions/{exp}/kaggle/output/ leaderboard.csv      the kernel's output on Kaggle, scores vs CV (rule publish)
 #   models/ensemble-{name}/ensemble.json oof.csv          weights across experiments' heads (rule ensemble)
 #   submissions/ensemble-{name}/submission.csv            the ensemble's submission
 #   models/{exp}/logs/*.log                               one log per job

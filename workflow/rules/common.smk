@@ -198,6 +198,16 @@ def get_kaggle_owner():
     return resolve_owner(config["kaggle"]["owner"]) or ""
 
 
+def get_publish_input(wildcards):
+    """A code competition publishes the package (notebook route); others the submission file."""
+    if config["kaggle"]["route"] == "file":
+        return {"submission": f"submissions/{EXP}/submission.csv"}
+    return {
+        "dataset": f"submissions/{EXP}/kaggle/dataset",
+        "kernel": f"submissions/{EXP}/kaggle/kernel",
+    }
+
+
 def print_cv_table():
     path = Path(f"models/{EXP}/cv.json")
     if path.exists():

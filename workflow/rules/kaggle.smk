@@ -1,13 +1,3 @@
-def get_publish_input(wildcards):
-    """A code competition publishes the package (notebook route); others the submission file."""
-    if config["kaggle"]["route"] == "file":
-        return {"submission": f"submissions/{EXP}/submission.csv"}
-    return {
-        "dataset": f"submissions/{EXP}/kaggle/dataset",
-        "kernel": f"submissions/{EXP}/kaggle/kernel",
-    }
-
-
 if not is_demo():
 
     rule download_data:
