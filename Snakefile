@@ -15,12 +15,14 @@
 #   models/{exp}/fold{k}/model.onnx onnx.json             export_onnx (embed.engine: onnx), checked vs PyTorch
 #   models/{exp}/fold{k}/embeddings.npz mlp_oof.csv mlp_test.csv    embed
 #   models/{exp}/imagenet_logits.npz                      imagenet_logits (svr.features.logits)
-#   models/{exp}/fold{k}/svr.pkl svr.json svr_oof.csv svr_test.csv  svr (svr_tuning.json: svr_tune)
+#   models/{exp}/fold{k}/svr.npz svr.json svr_oof.csv svr_test.csv  svr (svr_tuning.json: svr_tune)
 #   models/{exp}/fold{k}/blend.json blend_oof.csv blend_test.csv    blend (weights cross-fitted for the CV)
 #   models/{exp}/cv.json oof.csv                          cv: CV report over all out-of-fold rows
 #   models/{exp}/report/*.svg cv_table.csv                figures and table for `snakemake --report`
 #   submissions/{exp}/submission.csv                      Id,Pawpularity
 #   submissions/{exp}/kaggle/dataset/ kernel/             code-competition package (rule package)
+#   submissions/{exp}/kaggle/rehearsal/                   the kernel run in Kaggle's conditions (rule rehearse_kaggle)
+#   submissions/{exp}/kaggle/output/ leaderboard.csv      the kernel's output on Kaggle, scores vs CV (rule publish)
 #   models/ensemble-{name}/ensemble.json oof.csv          weights across experiments' heads (rule ensemble)
 #   submissions/ensemble-{name}/submission.csv            the ensemble's submission
 #   models/{exp}/logs/*.log                               one log per job

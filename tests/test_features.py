@@ -54,9 +54,9 @@ def fold_job(d, k=0, tuning=None, name="svr"):
     inputs = FeatureInputs(
         embeddings=str(d / f"emb{k}.npz"), train_table=str(d / "train.csv"), test_table=str(d / "test.csv")
     )
-    out = {key: str(d / f"{name}_{key}") for key in ("model", "oof.csv", "test.csv", "summary.json")}
+    out = {key: str(d / f"{name}_{key}") for key in ("model.npz", "oof.csv", "test.csv", "summary.json")}
     job = SVRJob(
-        k, str(d / "folds.csv"), inputs, out["model"], out["oof.csv"], out["test.csv"], out["summary.json"], tuning
+        k, str(d / "folds.csv"), inputs, out["model.npz"], out["oof.csv"], out["test.csv"], out["summary.json"], tuning
     )
     return job, out
 

@@ -1,19 +1,19 @@
-"""Kaggle: guarded submit (dry run, missing credentials), download, and the code-competition package."""
+"""Kaggle: guarded submit (dry run, missing credentials, the notebook route), download, the package's owner."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from conftest import run_snakemake
 from pawpipe import kaggle
 from pawpipe.data import DataError
+from pawpipe.kaggle_package import check_packageable
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def no_credentials(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_dry_run_submit_prints_the_kaggle_command(pipeline_run):
-    proc = run_snakemake(pipeline_run, "--cores", "1", "submit", "--config", "kaggle={dry_run: true}")
+    proc = run_snakemake(pipeline_run, "--cores", "1", "submit", "--config", "kaggle={dry_run: true, route: file}")
     out = proc.stdout + proc.stderr
     assert "kaggle competitions submit -c petfinder-pawpularity-score -f submissions/tiny/submission.csv" in out
     assert "-m 'pawpipe tiny: CV RMSE blend" in out
@@ -34,7 +34,9 @@ def test_dry_run_submit_prints_the_kaggle_command(pipeline_run):
 
 @pytest.mark.slow
 def test_submit_without_credentials_says_how_to_provide_them(pipeline_run, no_credentials):
-    proc = run_snakemake(pipeline_run, "--cores", "1", "submit", check=False, env=no_credentials)
+    proc = run_snakemake(
+        pipeline_run, "--cores", "1", "submit", "--config", "kaggle={route: file}", check=False, env=no_credentials
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "KAGGLE_API_TOKEN" in out and "kaggle.json" in out
@@ -46,7 +48,7 @@ def test_submit_checks_the_file_again_before_sending(tmp_path):
     pd.DataFrame({"Id": ids[:2], "Pawpularity": [40.0, 50.0]}).to_csv(tmp_path / "sub.csv", index=False)
     with pytest.raises(DataError, match="2 rows, but the test set has 3"):
         kaggle.submit(submission=str(tmp_path / "sub.csv"), test_table=str(tmp_path / "test.csv"),
-                      cv_json="unused", exp="x", dry_run=True)  # fmt: skip
+                      cv_json="unused", exp="x", dry_run=True, route="file")  # fmt: skip
 
 
 def test_download_dry_run_and_missing_credentials(tmp_path, no_credentials):
@@ -57,37 +59,81 @@ def test_download_dry_run_and_missing_credentials(tmp_path, no_credentials):
     assert not (tmp_path / "petfinder").exists()
 
 
+def copy_run(pipeline_run: Path, tmp_path: Path) -> Path:
+    """A copy of the finished tiny run, without its Kaggle files: packaging and publishing write into it."""
+    work = tmp_path / "run"
+    shutil.copytree(pipeline_run, work, symlinks=True, ignore=shutil.ignore_patterns("kaggle", "leaderboard.csv"))
+    return work
+
+
+def test_owner_comes_from_config_environment_or_the_cli_config(tmp_path, no_credentials, monkeypatch):
+    assert kaggle.resolve_owner("configured") == "configured"
+    assert kaggle.resolve_owner(None) is None
+    with pytest.raises(kaggle.KaggleError, match=r"kaggle\.owner.*KAGGLE_USERNAME.*kaggle\.json.*kaggle config view"):
+        check_packageable({"svr": {}}, kaggle.resolve_owner(None))
+    config_dir = tmp_path / "kaggle-config"
+    config_dir.mkdir()
+    (config_dir / "kaggle.json").write_text('{"username": "from-cli-config", "key": "k"}')
+    assert kaggle.resolve_owner(None) == "from-cli-config"
+    monkeypatch.setenv("KAGGLE_USERNAME", "from-env")
+    assert kaggle.resolve_owner(None) == "from-env"
+
+
+@pytest.mark.slow
+def test_package_refuses_an_unresolved_owner(pipeline_run, tmp_path, no_credentials):
+    work = copy_run(pipeline_run, tmp_path)
+    env = {**no_credentials, "HOME": str(tmp_path / "home")}
+    proc = run_snakemake(work, "--cores", "1", "package", check=False, env=env)
+    assert proc.returncode != 0
+    assert "no Kaggle owner" in proc.stdout + proc.stderr and "KAGGLE_USERNAME" in proc.stdout + proc.stderr
+    assert not (work / "submissions/tiny/kaggle/dataset").exists()
+
+
+@pytest.mark.slow
+def test_notebook_route_refuses_a_csv_upload(pipeline_run):
+    proc = run_snakemake(pipeline_run, "--cores", "1", "submit", check=False)
+    assert proc.returncode != 0
+    assert (
+        "takes submissions only from notebooks" in proc.stdout + proc.stderr
+        and "snakemake publish" in proc.stdout + proc.stderr
+    )
+
+
 def run_packaged_kernel(workdir: Path, exp: str, tmp_path: Path, *snakemake_args: str) -> Path:
-    """Package `exp` and run its kernel offline on the competition's test data alone; return the CSV."""
-    run_snakemake(workdir, "--cores", "2", "package", "all", *snakemake_args)  # --configfile takes the rest
-    dataset = workdir / f"submissions/{exp}/kaggle/dataset"
-    kernel = workdir / f"submissions/{exp}/kaggle/kernel"
-    meta = pd.read_json(kernel / "kernel-metadata.json", typ="series")
-    assert not meta["enable_internet"] and meta["enable_gpu"]
+    """Package `exp` and rehearse its kernel in Kaggle's conditions (both /kaggle/input layouts, offline,
+    the notebook's blocked imports, the competition's test data alone); return the kernel's CSV."""
+    env = {**os.environ, "KAGGLE_USERNAME": "tester"}
+    run_snakemake(workdir, "--cores", "2", "rehearse_kaggle", "all", *snakemake_args, env=env)
+    kaggle_dir = workdir / f"submissions/{exp}/kaggle"
+    meta = pd.read_json(kaggle_dir / "kernel/kernel-metadata.json", typ="series")
+    assert not meta["enable_internet"] and meta["enable_gpu"] and meta["machine_shape"] == "NvidiaTeslaT4"
     assert meta["competition_sources"] == ["petfinder-pawpularity-score"]
+    assert meta["dataset_sources"] == [f"tester/pawpipe-{exp}"]
+    dataset = kaggle_dir / "dataset"
+    assert [p.name for p in dataset.iterdir() if p.is_dir()] == []  # flat: nothing for the CLI to skip
     assert sorted(p.name for p in dataset.glob("*.whl")) and (dataset / "dataset-metadata.json").is_file()
-    # Only what the notebook gets: the package and the competition's test data. No training data.
-    data = tmp_path / "competition"
-    data.mkdir(parents=True)
-    shutil.copy(workdir / f"data/{exp}/test.csv", data)
-    shutil.copytree(workdir / f"data/{exp}/test", data / "test")
+    report = pd.read_json(kaggle_dir / "rehearsal/report.json", typ="series")
+    assert sorted(report["layouts"]) == ["classic", "mounted"]
+    assert {"snakemake", "albumentations", "wandb", "cuml", "sklearn", "kaggle"} <= set(report["blocked"])
     out = tmp_path / "submission.csv"
-    env = {**os.environ, "PYTHONPATH": "", "PIP_NO_INDEX": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(kernel / "predict.py"), "--package", str(dataset), "--data", str(data), "--out", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "pawpipe-lib-" in proc.stderr  # imported from the packaged wheel, not this checkout
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(kaggle_dir / "rehearsal/submission-mounted.csv", out)
+    assert out.read_bytes() == (kaggle_dir / "rehearsal/submission-classic.csv").read_bytes()
     return out
 
 
 @pytest.mark.slow
 def test_packaged_kernel_reproduces_the_pipeline_submission_offline(pipeline_run, tmp_path):
-    out = run_packaged_kernel(pipeline_run, "tiny", tmp_path)
-    assert sorted(p.name for p in (pipeline_run / "submissions/tiny/kaggle/dataset/fold0").iterdir()) == [
-        "best.pt",
-        "blend.json",
-        "svr.pkl",
-    ]
-    assert out.read_bytes() == (pipeline_run / "submissions/tiny/submission.csv").read_bytes()
+    """float16 weights (the default) within the stated tolerance; float32 weights exactly."""
+    work = copy_run(pipeline_run, tmp_path)
+    out = run_packaged_kernel(work, "tiny", tmp_path / "fp16")
+    dataset = work / "submissions/tiny/kaggle/dataset"
+    assert sorted(p.name for p in dataset.glob("fold0-*")) == ["fold0-best.pt", "fold0-blend.json", "fold0-svr.npz"]
+    weights = torch.load(dataset / "fold0-best.pt", weights_only=True)["model"]
+    assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float16}
+    pipeline = pd.read_csv(work / "submissions/tiny/submission.csv")
+    kernel = pd.read_csv(out)
+    assert (kernel["Id"] == pipeline["Id"]).all()
+    assert (kernel["Pawpularity"] - pipeline["Pawpularity"]).abs().max() < 0.05  # kaggle.rehearsal_tolerance
+    out32 = run_packaged_kernel(work, "tiny", tmp_path / "fp32", "--config", "kaggle={weights_dtype: float32}")
+    assert out32.read_bytes() == (work / "submissions/tiny/submission.csv").read_bytes()

@@ -109,6 +109,6 @@ def test_the_pipeline_runs_end_to_end_through_onnx_runtime(pipeline_run, tmp_pat
 
     # The code-competition package ships the ONNX graphs, and its kernel reproduces the submission.
     out = run_packaged_kernel(workdir, "tiny", tmp_path / "kernel", *onnx_config)
-    shipped = sorted(p.name for p in (workdir / "submissions/tiny/kaggle/dataset/fold0").iterdir())
-    assert shipped == ["blend.json", "model.onnx", "onnx.json", "svr.pkl"]
+    shipped = sorted(p.name for p in (workdir / "submissions/tiny/kaggle/dataset").glob("fold0-*"))
+    assert shipped == ["fold0-blend.json", "fold0-model.onnx", "fold0-onnx.json", "fold0-svr.npz"]
     assert out.read_bytes() == (workdir / "submissions/tiny/submission.csv").read_bytes()

@@ -3,6 +3,7 @@ import pytest
 
 from conftest import svr_config
 from pawpipe.svr import SVRHead, choose_backend, cuml_status
+from pawpipe.svr_model import PortableSVR, SVRFileError
 
 
 @pytest.mark.parametrize("requested, cuml_ok, expected", [
@@ -55,3 +56,64 @@ def test_cuml_matches_sklearn():
     a = SVRHead("cuml", cfg).fit(x[:1500], y[:1500]).predict(x[1500:])
     b = SVRHead("sklearn", cfg).fit(x[:1500], y[:1500]).predict(x[1500:])
     assert np.sqrt(np.mean((a - b) ** 2)) < 0.05
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "linear", "poly", "sigmoid"])
+def test_portable_svr_predicts_like_scikit_learn(tmp_path, kernel):
+    x, y = signal_problem()
+    head = SVRHead("sklearn", svr_config(C=20, epsilon=1.0, kernel=kernel)).fit(x[:200], y[:200])
+    expected = head.model.predict(head.scaler.transform(x[200:]).astype(np.float32))
+    head.feature_sets = ["embedding", "metadata"]
+    head.save(str(tmp_path / "svr.npz"))
+    loaded = SVRHead.load(str(tmp_path / "svr.npz"))
+    assert np.abs(loaded.predict(x[200:]) - expected).max() < 1e-4
+    assert np.abs(head.predict(x[200:]) - expected).max() < 1e-4  # the pipeline predicts through the same arrays
+    assert loaded.feature_sets == ["embedding", "metadata"] and loaded.backend == "sklearn"
+    with np.load(tmp_path / "svr.npz", allow_pickle=False) as npz:  # plain arrays only: nothing to unpickle
+        assert all(npz[k].dtype != object for k in npz.files)
+
+
+def test_portable_svr_refuses_pickles_and_foreign_files(tmp_path):
+    (tmp_path / "svr.pkl").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(SVRFileError, match=r"svr\.pkl: a pickled SVR.*Rerun the svr stage"):
+        PortableSVR.load(tmp_path / "svr.pkl")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(SVRFileError, match=r"other\.npz: not a pawpipe SVR file"):
+        PortableSVR.load(tmp_path / "other.npz")
+
+
+def test_portable_svr_from_cuml_attributes_predicts_without_cuml(tmp_path):
+    """What cuML's SVR exposes after a fit (support_vectors_, dual_coef_ as (1, n), intercept_ as an array,
+    gamma as 'scale' without _gamma) makes a file that predicts like the estimator it came from."""
+    x, y = signal_problem()
+    fitted = SVRHead("sklearn", svr_config(C=20, epsilon=1.0)).fit(x[:200], y[:200])
+
+    class CumlLike:  # the attribute shapes of cuml.svm.SVR, filled from an equal scikit-learn fit
+        kernel, gamma, degree, coef0 = "rbf", "scale", 3, 0.0
+        support_vectors_ = fitted.model.support_vectors_
+        dual_coef_ = fitted.model.dual_coef_.reshape(1, -1)
+        intercept_ = np.asarray([fitted.model.intercept_[0]])
+
+    portable = PortableSVR.from_fitted(fitted.scaler, CumlLike(), {"backend": "cuml"})
+    assert portable.gamma == pytest.approx(fitted.model._gamma, rel=1e-6)
+    portable.save(tmp_path / "svr.npz")
+    expected = fitted.model.predict(fitted.scaler.transform(x[200:]).astype(np.float32))
+    assert np.abs(PortableSVR.load(tmp_path / "svr.npz").predict(x[200:]) - expected).max() < 1e-4
+
+
+@pytest.mark.gpu
+def test_portable_svr_matches_cuml_on_the_gpu(tmp_path):
+    ok, why = cuml_status()
+    if not ok:
+        pytest.skip(why)
+    import cupy as cp
+    import torch
+
+    x, y = signal_problem(2000, 64)
+    head = SVRHead("cuml", svr_config(C=20, epsilon=1.0)).fit(x[:1500], y[:1500])
+    expected = cp.asnumpy(head.model.predict(cp.asarray(head.scaler.transform(x[1500:]), dtype=cp.float32)))
+    head.save(str(tmp_path / "svr.npz"))
+    portable = PortableSVR.load(tmp_path / "svr.npz")
+    on_torch = portable.predict(x[1500:], xp=torch, asarray=lambda a: torch.as_tensor(a, device="cuda"))
+    assert np.abs(portable.predict(x[1500:]) - expected).max() < 1e-3  # cuML computes in float32
+    assert np.abs(on_torch - portable.predict(x[1500:])).max() < 1e-6

@@ -23,7 +23,7 @@ PER_FOLD = [
     "embeddings.npz",
     "mlp_oof.csv",
     "mlp_test.csv",
-    "svr.pkl",
+    "svr.npz",
     "svr.json",
     "svr_oof.csv",
     "svr_test.csv",
@@ -236,7 +236,7 @@ def test_svr_tuning_refits_only_the_svr_stage(pipeline_run, tmp_path):
     run_snakemake(workdir, "--cores", "2", "--configfile", "config/config.yaml", "tune.yaml")
     changed = {p.relative_to(exp).as_posix() for p in before if p.stat().st_mtime_ns != before[p]}
     assert not any(c.endswith(("best.pt", "embeddings.npz", "metrics.csv")) for c in changed), sorted(changed)
-    assert {"fold0/svr.pkl", "fold1/svr.pkl", "cv.json"} <= changed
+    assert {"fold0/svr.npz", "fold1/svr.npz", "cv.json"} <= changed
     tuning = json.loads((exp / "svr_tuning.json").read_text())
     assert tuning["best"]["C"] == 20.0 and len(tuning["grid"]) == 2
     assert json.loads((exp / "cv.json").read_text())["svr_tuning"]["C"] == 20.0

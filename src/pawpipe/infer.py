@@ -3,12 +3,16 @@
 This is the code-competition route: the Kaggle notebook calls `predict_package` on the dataset
 folder built by the `package` rule. It runs the same steps as the pipeline (decode at the cached
 size, embed with the same batch size, the fold's SVR, the fold's blend weight, mean over folds,
-clip), so on the same device it reproduces the pipeline's submission.
+clip), so on the same device it reproduces the pipeline's submission. Folds are dealt round-robin
+to every visible GPU, one thread per device; on a GPU below compute capability 8.0 (Kaggle's T4)
+the models run in fp16 whatever precision they were trained in.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +21,11 @@ import pandas as pd
 from .cache import decode_all
 from .data import TARGET, DataError, check_image_files, check_table, image_path, metadata_features, read_table
 from .embed import EmbedSettings, fold_predictor
-from .io import read_json, write_csv
+from .io import read_json, write_csv, write_json
 from .logs import log
 from .report import check_submission
-from .runtime import resolve_device
-from .svr import SVRHead
+from .runtime import set_threads
+from .svr_model import PortableSVR
 
 MANIFEST = "pawpipe.json"
 
@@ -56,46 +60,135 @@ def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataF
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+def inference_devices(device: str = "auto") -> list[str]:
+    """Where folds run: `auto` is every visible GPU (else the CPU); a comma-separated list names them."""
+    if device != "auto":
+        return [d.strip() for d in device.split(",") if d.strip()]
+    import torch
+
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
+
+
+def inference_amp(trained: str, device: str) -> str:
+    """fp16 on GPUs below compute capability 8.0 (no native bf16; T4, P100), the trained setting elsewhere."""
+    if not device.startswith("cuda"):
+        return trained
+    import torch
+
+    return "fp16" if torch.cuda.get_device_capability(device) < (8, 0) else trained
+
+
+def version_mismatches(recorded: dict[str, str]) -> list[str]:
+    """The libraries whose version here differs from the one the package was built with."""
+    import importlib
+
+    found = []
+    for name, version in sorted(recorded.items()):
+        try:
+            here = importlib.import_module(name).__version__
+        except ImportError:
+            here = "not installed"
+        if here != version:
+            found.append(f"{name} {here} (package built with {version})")
+    return found
+
+
+def deal_folds(folds: list[int], devices: list[str]) -> list[tuple[str, list[int]]]:
+    """Folds round-robin over devices (10 folds on 2 GPUs: 5 each); a device may be listed twice."""
+    n = len(devices)
+    return [(d, folds[i::n]) for i, d in enumerate(devices) if folds[i::n]]
+
+
+def predict_fold(package_dir: Path, manifest: dict, fold: int, device: str, images, test, threads: int):
+    """One fold's blended test predictions (float64) and its seconds: loading, then predicting."""
+    t0 = time.perf_counter()
+    names = manifest["files"][str(fold)]
+    amp = inference_amp(manifest["amp"], device)
+    settings = EmbedSettings(
+        engine=manifest.get("engine", "torch"),
+        device=device,
+        amp=amp,
+        threads=threads,
+        batch_size=manifest["embed_batch_size"],
+        hflip=manifest.get("tta_hflip", False),
+        compile=False,  # a notebook predicts each fold once: a compile would cost more than it saves
+        channels_last="auto",
+    )
+    files = (names.get(f, "-") for f in ("best.pt", "model.onnx", "onnx.json"))
+    run, info = fold_predictor(settings, *(package_dir / f for f in files))
+    if info["image_size"] != images.shape[1]:
+        raise ValueError(
+            f"fold {fold}: its model takes {info['image_size']} px images, the package says {images.shape[1]}"
+        )
+    svr_model = PortableSVR.load(package_dir / names["svr.npz"])
+    w = read_json(package_dir / names["blend.json"])["weight_mlp"]
+    load_s, t0 = time.perf_counter() - t0, time.perf_counter()
+    meta = metadata_features(test, test["Id"].tolist()) if info["head_metadata"] else None
+    mlp, emb = run(images, np.arange(len(test)), desc=f"fold {fold}", meta=meta)
+    x = svr_features(svr_model.feature_sets, emb, test)
+    if device.startswith("cuda"):
+        import torch
+
+        svr = svr_model.predict(x, xp=torch, asarray=lambda a: torch.as_tensor(a, device=device))
+    else:
+        svr = svr_model.predict(x)
+    predict_s = time.perf_counter() - t0
+    log.info("fold %d on %s (%s, amp %s): loaded in %.1f s, %d images in %.1f s, weight on MLP %.2f", fold, device,
+             info["engine"], amp, load_s, len(test), predict_s, w)  # fmt: skip
+    return w * mlp.astype(np.float64) + (1 - w) * svr, {"load_s": load_s, "predict_s": predict_s}
+
+
 def predict_package(
-    package_dir: str | Path, data_dir: str | Path, out_csv: str | Path, device: str = "auto", workers: int | None = None
+    package_dir: str | Path,
+    data_dir: str | Path,
+    out_csv: str | Path,
+    device: str = "auto",
+    workers: int | None = None,
+    timings_json: str | Path | None = None,
 ) -> pd.DataFrame:
+    t_start = time.perf_counter()
     package_dir, data_dir = Path(package_dir), Path(data_dir)
     manifest = read_json(package_dir / MANIFEST)
+    if "files" not in manifest:
+        raise ValueError(f"{package_dir / MANIFEST}: an older package layout; rebuild it with `snakemake package`")
+    for problem in version_mismatches(manifest.get("versions", {})):
+        log.warning("WARNING: version differs from the package's: %s", problem)
     test = read_table(data_dir / "test.csv")
     problems = check_table(test, data_dir / "test.csv", train=False) or check_image_files(test, data_dir, "test")
     if problems:
         raise DataError(problems)
     ids = test["Id"].tolist()
-    dev = resolve_device(device)
     workers = workers or os.cpu_count() or 1
-    images_at: dict[int, np.ndarray] = {}
-    blends = []
-    engine = manifest.get("engine", "torch")
-    for fold in manifest["folds"]:
-        fold_dir = package_dir / f"fold{fold}"
-        settings = EmbedSettings(
-            engine=engine,
-            device=str(dev),
-            amp=manifest["amp"],
-            threads=workers,
-            batch_size=manifest["embed_batch_size"],
-            hflip=manifest.get("tta_hflip", False),
-            compile=False,
-            channels_last="auto",
-        )
-        run, info = fold_predictor(settings, fold_dir / "best.pt", fold_dir / "model.onnx", fold_dir / "onnx.json")
-        size = info["image_size"]
-        if size not in images_at:
-            images_at[size] = load_test_images(data_dir, ids, size, workers)
-        meta = metadata_features(test, ids) if info["head_metadata"] else None
-        mlp, emb = run(images_at[size], np.arange(len(ids)), meta=meta)
-        head = SVRHead.load(str(fold_dir / "svr.pkl"))
-        svr = head.predict(svr_features(head.feature_sets, emb, test))
-        w = read_json(fold_dir / "blend.json")["weight_mlp"]
-        blends.append(w * mlp.astype(np.float64) + (1 - w) * svr)
-        log.info("fold %d: predicted %d test images (weight on MLP %.2f)", fold, len(ids), w)
+    set_threads(workers)
+    t0 = time.perf_counter()
+    images = load_test_images(data_dir, ids, manifest["image_size"], workers)
+    decode_s = time.perf_counter() - t0
+    dealt = deal_folds(manifest["folds"], inference_devices(device))
+    log.info("folds per device: %s", ", ".join(f"{d}: {f}" for d, f in dealt))
+
+    def run_device(dev: str, folds: list[int]) -> dict[int, tuple[np.ndarray, dict]]:
+        return {k: predict_fold(package_dir, manifest, k, dev, images, test, workers) for k in folds}
+
+    results: dict[int, tuple[np.ndarray, dict]] = {}
+    with ThreadPoolExecutor(max_workers=len(dealt)) as pool:
+        for done in [pool.submit(run_device, d, f) for d, f in dealt]:
+            results.update(done.result())
+    blends = [results[k][0] for k in manifest["folds"]]  # fold order, whichever device finished first
     sub = pd.DataFrame({"Id": ids, TARGET: np.clip(np.mean(blends, axis=0), 1, 100)})
     check_submission(sub, ids, str(out_csv))
     write_csv(sub, out_csv)
-    log.info("wrote %s: %d rows from %d folds of experiment %r", out_csv, len(sub), len(blends), manifest["exp"])
+    total_s = time.perf_counter() - t_start
+    log.info("wrote %s: %d rows from %d folds of experiment %r in %.1f s", out_csv, len(sub), len(blends),
+             manifest["exp"], total_s)  # fmt: skip
+    if timings_json:
+        write_json(
+            {
+                "images": len(ids),
+                "devices": [d for d, _ in dealt],
+                "decode_s": decode_s,
+                "folds": {str(k): results[k][1] for k in manifest["folds"]},
+                "total_s": total_s,
+            },
+            timings_json,
+        )
     return sub

@@ -1,8 +1,11 @@
-"""The kaggle CLI: download the competition data, submit a checked CSV, build the code-competition package."""
+"""The kaggle CLI as the project runs it: credentials, the owner of what it uploads, the data download
+and the CSV submission of file-upload competitions (code competitions: pawpipe.publish)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import atomic_path, read_json, write_json
+from .io import read_json
 from .logs import log
 from .report import check_submission
 
@@ -27,7 +30,7 @@ class KaggleError(RuntimeError):
 
 def credentials_problem() -> str | None:
     """None when the kaggle CLI can authenticate, else what to do about it."""
-    config_dir = Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle"))
+    config_dir = kaggle_config_file().parent
     if os.environ.get("KAGGLE_API_TOKEN") or (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")):
         return None
     if (config_dir / "kaggle.json").is_file() or (config_dir / "access_token").is_file():
@@ -35,6 +38,48 @@ def credentials_problem() -> str | None:
     return (
         f"no Kaggle credentials: set KAGGLE_API_TOKEN to an API token from https://www.kaggle.com/settings, "
         f"or save the legacy kaggle.json there as {config_dir / 'kaggle.json'} (chmod 600)"
+    )
+
+
+def kaggle_config_file() -> Path:
+    """Where the kaggle CLI keeps kaggle.json: $KAGGLE_CONFIG_DIR, else ~/.kaggle, else (Linux) ~/.config/kaggle."""
+    if os.environ.get("KAGGLE_CONFIG_DIR"):
+        return Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
+    home = Path.home() / ".kaggle"
+    if sys.platform.startswith("linux") and not home.exists():
+        return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "kaggle" / "kaggle.json"
+    return home / "kaggle.json"
+
+
+def cli_username() -> str | None:
+    """The username the kaggle CLI itself would use: kaggle.json's, else the one `kaggle config view` reports
+    (with an API token the CLI asks Kaggle whose token it is)."""
+    try:
+        name = json.loads(kaggle_config_file().read_text()).get("username")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    if name or credentials_problem() or not shutil.which("kaggle"):
+        return name or None
+    try:
+        proc = subprocess.run(["kaggle", "config", "view"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return None
+    found = re.search(r"^- username: (\S+)$", proc.stdout, re.M)
+    return found.group(1) if found and found.group(1) != "None" else None
+
+
+def resolve_owner(configured: str | None) -> str | None:
+    """Whose Kaggle account the package's dataset and kernel ids name: config kaggle.owner, else
+    $KAGGLE_USERNAME, else the kaggle CLI's own configuration."""
+    return configured or os.environ.get("KAGGLE_USERNAME") or cli_username()
+
+
+def owner_problem() -> str:
+    return (
+        "no Kaggle owner for the dataset and kernel ids: set kaggle.owner in the config (or --config "
+        "'kaggle={owner: NAME}'), or KAGGLE_USERNAME in the environment, or a username in the kaggle CLI's "
+        f"configuration ({kaggle_config_file()}, or what `kaggle config view` reports with KAGGLE_API_TOKEN); "
+        "looked in all three and found none"
     )
 
 
@@ -102,8 +147,18 @@ def submit(
     competition: str = COMPETITION,
     message: str | None = None,
     dry_run: bool = False,
+    route: str = "file",
 ) -> str:
-    """Check the submission again, then `kaggle competitions submit` it (or print the command)."""
+    """Check the submission again, then `kaggle competitions submit` it (or print the command).
+
+    Only for competitions that take uploaded files (kaggle.route: file); a code competition scores a
+    notebook instead (pawpipe.publish)."""
+    if route != "file":
+        raise KaggleError(
+            f"{competition} takes submissions only from notebooks (kaggle.route: {route}), and refuses an uploaded "
+            f"CSV: run `snakemake publish` (package, upload, run the notebook, submit its output). For a "
+            f"competition that takes files, set kaggle.route: file"
+        )
     sub = pd.read_csv(submission, dtype={"Id": str})
     test_ids = pd.read_csv(test_table, dtype={"Id": str})["Id"].tolist()
     check_submission(sub, test_ids, submission)
@@ -111,94 +166,3 @@ def submit(
     out = run_kaggle(["competitions", "submit", "-c", competition, "-f", submission, "-m", message], dry_run=dry_run)
     print(out if not dry_run else f"dry run; would run:\n{out}")
     return out
-
-
-def build_wheel(repo: str | Path, out_dir: Path) -> Path:
-    """The project's wheel, for an offline `pip install` in the notebook."""
-    before = set(out_dir.glob("*.whl"))
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--no-build-isolation",
-        "-q",
-        "-w",
-        str(out_dir),
-        str(repo),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise KaggleError(f"building the pawpipe wheel failed: {proc.stderr[-2000:]}")
-    (wheel,) = set(out_dir.glob("*.whl")) - before
-    return wheel
-
-
-def package(
-    *,
-    folds: list[int],
-    files: dict[str, list[str]],
-    resolved_config: dict,
-    repo: str,
-    owner: str,
-    exp: str,
-    competition: str,
-    out_dataset: str,
-    out_kernel: str,
-) -> None:
-    """Kaggle dataset (models, blend weights, config, wheel) and kernel (offline inference script).
-
-    `files` maps best.pt (or model.onnx and onnx.json with embed.engine: onnx) / svr.pkl / blend.json
-    to one path per fold, in the order of `folds`.
-    """
-    features = resolved_config.get("svr", {}).get("features", {})
-    if features.get("logits") or features.get("experiments"):
-        raise KaggleError(
-            "the code-competition package computes embedding and metadata features only; this "
-            "experiment's SVR also uses svr.features.logits or .experiments: switch them off to package it"
-        )
-    slug = f"pawpipe-{exp}".lower().replace("_", "-").replace(".", "-")
-    with atomic_path(out_dataset) as ds:
-        ds.mkdir()
-        for i, k in enumerate(folds):
-            (ds / f"fold{k}").mkdir()
-            for name, paths in files.items():
-                shutil.copyfile(paths[i], ds / f"fold{k}" / name)
-        write_json(
-            {
-                "exp": exp,
-                "folds": folds,
-                "embed_batch_size": resolved_config["embed"]["batch_size"],
-                "tta_hflip": resolved_config["embed"].get("tta_hflip", False),
-                "engine": resolved_config["embed"].get("engine", "torch"),
-                "amp": resolved_config["train"]["amp"],
-                "config": resolved_config,
-            },
-            ds / "pawpipe.json",
-        )
-        wheel = build_wheel(repo, ds)
-        write_json(
-            {"title": slug, "id": f"{owner}/{slug}", "licenses": [{"name": "CC0-1.0"}]}, ds / "dataset-metadata.json"
-        )
-    with atomic_path(out_kernel) as kd:
-        kd.mkdir()
-        shutil.copyfile(KERNEL_SCRIPT, kd / "predict.py")
-        write_json(
-            {
-                "id": f"{owner}/{slug}-inference",
-                "title": f"{slug} inference",
-                "code_file": "predict.py",
-                "language": "python",
-                "kernel_type": "script",
-                "is_private": True,
-                "enable_gpu": True,
-                "enable_internet": False,
-                "dataset_sources": [f"{owner}/{slug}"],
-                "competition_sources": [competition],
-                "kernel_sources": [],
-            },
-            kd / "kernel-metadata.json",
-        )
-    log.info("packaged %s: dataset %s (wheel %s), kernel %s", exp, out_dataset, wheel.name, out_kernel)
-    log.info("upload: kaggle datasets create -p %s && kaggle kernels push -p %s", out_dataset, out_kernel)

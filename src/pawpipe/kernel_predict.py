@@ -1,49 +1,95 @@
 """Pawpularity code-competition notebook: offline inference from a pawpipe dataset.
 
-Kaggle runs this with the internet off. It installs the pawpipe wheel shipped in the dataset
-(no index, no dependencies: the Kaggle image has torch, timm, scikit-learn and pandas), then
-predicts the competition's test images with every fold's Swin + MLP head, SVR and blend weight.
-Locally: python predict.py --package <dataset folder> --data <folder with test.csv and test/>
+Kaggle runs this with the internet off. It finds its two inputs under /kaggle/input, whichever way
+Kaggle mounts them (/kaggle/input/<slug>/ or /kaggle/input/competitions/<slug>/ and
+/kaggle/input/datasets/<owner>/<slug>/): the competition's folder (test.csv beside test/) and the
+pawpipe dataset (pawpipe.json). It installs the pawpipe wheel shipped in the dataset (no index, no
+dependencies: the Kaggle image has torch, timm, pandas and Pillow), then predicts the test images
+with every fold's Swin + MLP head, SVR and blend weight, on every visible GPU.
+Locally: python predict.py --input <folder standing for /kaggle/input>, or --package and --data.
 """
 
 import argparse
 import glob
+import json
 import os
 import subprocess
 import sys
 import tempfile
 
+IMAGE_FOLDERS = {"test", "train"}  # thousands of files each: never walked
 
-def find_package(root="/kaggle/input"):
-    hits = sorted(
-        glob.glob(os.path.join(root, "*", "pawpipe.json")) + glob.glob(os.path.join(root, "*", "*", "pawpipe.json"))
-    )
-    if not hits:
-        sys.exit(f"no pawpipe dataset (a folder with pawpipe.json) under {root}; add it to the notebook's inputs")
-    return os.path.dirname(hits[0])
+
+def find_inputs(root, competition=None):
+    """(competition folders, package folders) anywhere under root."""
+    data, packages = [], []
+    for here, dirs, files in os.walk(root, followlinks=True):
+        if "pawpipe.json" in files:
+            packages.append(here)
+        if "test.csv" in files and "test" in dirs:
+            data.append(here)
+        dirs[:] = sorted(d for d in dirs if d not in IMAGE_FOLDERS and not d.startswith("."))
+    if competition and len(data) > 1:
+        data = [d for d in data if os.path.basename(d) == competition] or data
+    return data, packages
+
+
+def describe(root, depth=3):
+    """What is under root, a few levels deep: printed when an input is missing."""
+    lines = []
+    for here, dirs, files in os.walk(root, followlinks=True):
+        level = os.path.relpath(here, root).count(os.sep) + (here != root)
+        lines.append(f"  {here}/ ({len(files)} files)")
+        dirs[:] = sorted(d for d in dirs if d not in IMAGE_FOLDERS) if level < depth else []
+    return "\n".join(lines[:40]) or f"  {root} does not exist"
+
+
+def choose(found, what, fix, root):
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        sys.exit(f"no {what} under {root}; {fix}. Found:\n{describe(root)}")
+    sys.exit(f"{len(found)} {what}s under {root}: {', '.join(found)}; keep one in the notebook's inputs")
+
+
+def locate(args):
+    """The package and the competition data: as given, else found under --input; says what it found."""
+    package = args.package or choose(
+        find_inputs(args.input)[1], "pawpipe dataset (a folder with pawpipe.json)",
+        "add the dataset to the notebook's inputs", args.input,
+    )  # fmt: skip
+    with open(os.path.join(package, "pawpipe.json")) as fh:
+        competition = json.load(fh).get("competition")
+    data = args.data or choose(
+        find_inputs(args.input, competition)[0], "competition data (test.csv beside test/)",
+        f"add the competition {competition} to the notebook's inputs", args.input,
+    )  # fmt: skip
+    print(f"competition data: {data} ({len(os.listdir(os.path.join(data, 'test')))} test images)", flush=True)
+    print(f"pawpipe package:  {package}", flush=True)
+    return package, data
+
+
+def install_wheel(package):
+    wheels = sorted(glob.glob(os.path.join(package, "pawpipe-*.whl")))
+    if not wheels:
+        sys.exit(f"{package}: no pawpipe wheel; rebuild the dataset with `snakemake package`")
+    lib = tempfile.mkdtemp(prefix="pawpipe-lib-")
+    cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", "--target", lib, wheels[-1]]
+    subprocess.run(cmd, check=True)
+    sys.path.insert(0, lib)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--package", help="the dataset folder built by `snakemake package` (default: found under /kaggle/input)"
-    )
-    ap.add_argument(
-        "--data", default="/kaggle/input/petfinder-pawpularity-score", help="folder with test.csv and test/"
-    )
+    ap.add_argument("--input", default="/kaggle/input", help="where Kaggle mounts the inputs (searched at any depth)")
+    ap.add_argument("--package", help="the dataset folder built by `snakemake package` (default: found under --input)")
+    ap.add_argument("--data", help="folder with test.csv and test/ (default: found under --input)")
     ap.add_argument("--out", default="submission.csv")
-    ap.add_argument("--device", default="auto")
-    args, _ = ap.parse_known_args()
-    package = args.package or find_package()
-    wheels = glob.glob(os.path.join(package, "pawpipe-*.whl"))
-    if not wheels:
-        sys.exit(f"{package}: no pawpipe wheel; rebuild the dataset with `snakemake package`")
-    lib = tempfile.mkdtemp(prefix="pawpipe-lib-")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", "--target", lib, wheels[0]],
-        check=True,
-    )
-    sys.path.insert(0, lib)
+    ap.add_argument("--device", default="auto", help="auto: every visible GPU, else the CPU; or e.g. cuda:0,cuda:1")
+    ap.add_argument("--timings", help="write the decode and per-fold seconds to this JSON file")
+    args, _ = ap.parse_known_args()  # a notebook's kernel passes arguments of its own
+    package, data = locate(args)
+    install_wheel(package)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     import logging
 
@@ -52,7 +98,7 @@ def main():
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("pawpipe").info("pawpipe %s from %s", pawpipe.__version__, os.path.dirname(pawpipe.__file__))
-    predict_package(package, args.data, args.out, device=args.device)
+    predict_package(package, data, args.out, device=args.device, timings_json=args.timings)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ architecture from the checkpoint alone (weights then come from the checkpoint, n
 
 from __future__ import annotations
 
+import pickle
 import socket
 from pathlib import Path
 from typing import Any
@@ -123,8 +124,20 @@ def resolve_normalization(model: PawModel) -> tuple[list[float], list[float]]:
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[PawModel, dict]:
-    """Rebuild a model from a checkpoint written by the train stage; return (model, checkpoint)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    """Rebuild a model from a checkpoint written by the train stage; return (model, checkpoint).
+
+    Loaded with weights_only=True: tensors and plain containers only, so a checkpoint that came from
+    elsewhere (a downloaded Kaggle dataset) cannot run code. Half-precision weights (the Kaggle
+    package's) are cast to the model's float32 parameters.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise RuntimeError(
+            f"{path}: holds more than tensors and plain containers, and pawpipe loads checkpoints only with "
+            f"weights_only=True (loading must run no code): {first}. Retrain the fold with this version of pawpipe"
+        ) from None
     model = create_model(ckpt["model_args"], load_pretrained=False)
     model.load_state_dict(ckpt["model"])
     return model.to(device), ckpt

@@ -29,21 +29,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for `amp: auto|bf16|fp16|off` on any device.
-
-    auto is what the device does natively: bf16 on GPUs of compute capability 8.0 or more (Ampere,
+def choose_amp(mode: str, capability: tuple[int, int] | None) -> str | None:
+    """`amp: auto|bf16|fp16|off` on a device of this CUDA compute capability (None: a CPU) -> bf16,
+    fp16 or None. auto is what the device does natively: bf16 from compute capability 8.0 (Ampere,
     Hopper), fp16 below (T4, V100, P100: `torch.cuda.is_bf16_supported()` also counts emulated bf16,
-    which runs at fp32 speed or worse), and off on a CPU. bf16 and fp16 run on a CPU too when asked for.
-    """
+    which runs at fp32 speed or worse), and none on a CPU. bf16 and fp16 asked for explicitly are kept,
+    on a CPU too (PyTorch autocasts there), which is how the tests run the GPU switches on a CPU."""
     if mode == "off":
         return None
     if mode == "auto":
-        if device.type != "cuda":
-            return None
-        major, _ = torch.cuda.get_device_capability(device)
-        return torch.bfloat16 if major >= 8 else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+        return None if capability is None else ("bf16" if capability >= (8, 0) else "fp16")
+    return mode
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for `amp: auto|bf16|fp16|off` on `device` (see choose_amp)."""
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[choose_amp(mode, capability)]
 
 
 def use_channels_last(setting: bool | str, device: torch.device) -> bool:

@@ -1,9 +1,10 @@
-"""SVR on frozen embeddings: cuML on a CUDA GPU, scikit-learn otherwise, same outputs either way."""
+"""SVR on frozen embeddings: cuML on a CUDA GPU, scikit-learn otherwise, same outputs either way.
+
+Either fit is saved and predicted as plain arrays (pawpipe.svr_model), never as a pickle."""
 
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,9 +15,10 @@ from sklearn.preprocessing import StandardScaler
 
 from .data import TARGET
 from .features import FeatureInputs, combine, load_feature_sets
-from .io import atomic_path, read_json, write_csv, write_json
+from .io import read_json, write_csv, write_json
 from .logs import log
 from .metrics import rmse
+from .svr_model import PortableSVR
 
 
 @dataclass
@@ -93,40 +95,39 @@ class SVRHead:
         self.model.fit(self._to_device(xs), self._to_device(np.asarray(y, np.float32)))
         return self
 
+    def portable(self) -> PortableSVR:
+        """The fitted scaler and SVR as plain arrays (see pawpipe.svr_model), whichever the backend."""
+        if getattr(self, "_portable", None) is not None:
+            return self._portable
+        meta = {
+            "backend": self.backend,
+            "config": self.cfg.__dict__,
+            "feature_sets": getattr(self, "feature_sets", ["embedding"]),
+        }
+        return PortableSVR.from_fitted(self.scaler, self.model, meta)
+
     def save(self, path: str) -> None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            pickle.dump(
-                {
-                    "backend": self.backend,
-                    "config": self.cfg.__dict__,
-                    "scaler": self.scaler,
-                    "model": self.model,
-                    "feature_sets": getattr(self, "feature_sets", ["embedding"]),
-                },
-                fh,
-            )
+        """Plain arrays in an .npz (no pickle): loads and predicts without cuML or scikit-learn."""
+        self.portable().save(path)
 
     @classmethod
     def load(cls, path: str) -> SVRHead:
-        with open(path, "rb") as fh:
-            try:
-                saved = pickle.load(fh)
-            except ModuleNotFoundError as exc:
-                raise RuntimeError(
-                    f"{path} holds a {exc.name} model; run where {exc.name} is installed "
-                    f"(a cuML SVR needs RAPIDS and a GPU) or refit with svr.backend: sklearn"
-                ) from None
+        portable = PortableSVR.load(path)
         head = cls.__new__(cls)
-        head.backend, head.cfg = saved["backend"], SVRConfig(**saved["config"])
-        head.scaler, head.model = saved["scaler"], saved["model"]
-        head.feature_sets = saved.get("feature_sets", ["embedding"])
+        head.backend = portable.meta.get("backend", "unknown")
+        head.cfg = SVRConfig(**portable.meta.get("config", {}))
+        head.feature_sets = portable.feature_sets
+        head._portable = portable
         return head
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        out = self.model.predict(self._to_device(self.scaler.transform(x).astype(np.float32)))
-        if hasattr(out, "get"):  # cupy array
-            out = out.get()
-        return np.asarray(out, dtype=np.float64).ravel()
+        """From the portable arrays, as the Kaggle notebook predicts, so that both give the same numbers;
+        computed on the GPU (CuPy) where cuML fitted it."""
+        if self.backend == "cuml":
+            import cupy as cp
+
+            return self.portable().predict(x, xp=cp, asarray=cp.asarray)
+        return self.portable().predict(x)
 
 
 def select_backend(cfg: SVRConfig, where: str) -> str:

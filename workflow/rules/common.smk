@@ -225,9 +225,20 @@ def is_kaggle_dry_run():
 
 
 def get_kaggle_owner():
-    return (
-        config["kaggle"]["owner"] or os.environ.copy().get("KAGGLE_USERNAME") or "KAGGLE_USERNAME"
-    )
+    """kaggle.owner, else $KAGGLE_USERNAME, else the kaggle CLI's config; "" when none (package refuses)."""
+    from pawpipe.kaggle import resolve_owner
+
+    return resolve_owner(config["kaggle"]["owner"]) or ""
+
+
+def get_publish_input(wildcards):
+    """A code competition publishes the package (notebook route); others the submission file."""
+    if config["kaggle"]["route"] == "file":
+        return {"submission": f"submissions/{EXP}/submission.csv"}
+    return {
+        "dataset": f"submissions/{EXP}/kaggle/dataset",
+        "kernel": f"submissions/{EXP}/kaggle/kernel",
+    }
 
 
 def print_cv_table():

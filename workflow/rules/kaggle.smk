@@ -33,6 +33,7 @@ rule submit:
         competition=config["kaggle"]["competition"],
         message=config["kaggle"]["message"],
         dry_run=is_kaggle_dry_run(),
+        route=config["kaggle"]["route"],
     script:
         "../scripts/submit.py"
 
@@ -40,7 +41,7 @@ rule submit:
 rule package:
     input:
         unpack(get_package_models),
-        svr=get_fold_files("svr.pkl"),
+        svr=get_fold_files("svr.npz"),
         blend=get_fold_files("blend.json"),
     output:
         dataset=directory(f"submissions/{EXP}/kaggle/dataset"),
@@ -53,8 +54,68 @@ rule package:
         folds=FOLDS,
         resolved=get_inference_config(),
         repo=workflow.basedir,
-        owner=get_kaggle_owner(),
+        owner=lambda w: get_kaggle_owner(),
         exp=EXP,
         competition=config["kaggle"]["competition"],
+        weights_dtype=config["kaggle"]["weights_dtype"],
+        accelerator=config["kaggle"]["accelerator"],
     script:
         "../scripts/package.py"
+
+
+rule rehearse_kaggle:
+    input:
+        dataset=f"submissions/{EXP}/kaggle/dataset",
+        kernel=f"submissions/{EXP}/kaggle/kernel",
+        submission=f"submissions/{EXP}/submission.csv",
+        table=get_table("test"),
+    output:
+        directory(f"submissions/{EXP}/kaggle/rehearsal"),
+    log:
+        f"models/{EXP}/logs/rehearse_kaggle.log",
+    conda:
+        TORCH_ENV
+    resources:
+        gpu=gpu_request(),
+    params:
+        tolerance=config["kaggle"]["rehearsal_tolerance"],
+    script:
+        "../scripts/rehearse_kaggle.py"
+
+
+rule publish:
+    input:
+        unpack(get_publish_input),
+        cv=f"models/{EXP}/cv.json",
+        table=get_table("test"),
+    log:
+        f"models/{EXP}/logs/publish.log",
+    localrule: True
+    conda:
+        TORCH_ENV
+    params:
+        exp=EXP,
+        competition=config["kaggle"]["competition"],
+        route=config["kaggle"]["route"],
+        message=config["kaggle"]["message"],
+        dry_run=is_kaggle_dry_run(),
+        poll=config["kaggle"]["poll"],
+        leaderboard=f"submissions/{EXP}/leaderboard.csv",
+    script:
+        "../scripts/publish.py"
+
+
+rule leaderboard:
+    input:
+        cv=f"models/{EXP}/cv.json",
+    log:
+        f"models/{EXP}/logs/leaderboard.log",
+    localrule: True
+    conda:
+        TORCH_ENV
+    params:
+        exp=EXP,
+        competition=config["kaggle"]["competition"],
+        leaderboard=f"submissions/{EXP}/leaderboard.csv",
+    script:
+        "../scripts/leaderboard.py"

@@ -20,7 +20,7 @@ rule svr:
     input:
         unpack(get_svr_input),
     output:
-        model="models/{exp}/fold{fold}/svr.pkl",
+        model="models/{exp}/fold{fold}/svr.npz",
         oof="models/{exp}/fold{fold}/svr_oof.csv",
         test="models/{exp}/fold{fold}/svr_test.csv",
         summary="models/{exp}/fold{fold}/svr.json",

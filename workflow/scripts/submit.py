@@ -11,4 +11,5 @@ with job_logging(sm.log[0]):
         competition=sm.params.competition,
         message=sm.params.message,
         dry_run=sm.params.dry_run,
+        route=sm.params.route,
     )

@@ -1,0 +1,174 @@
+"""The code-competition package: a Kaggle dataset (models, blend weights, config, the project's wheel)
+and a kernel (the offline inference script with its metadata).
+
+The dataset folder is flat (`fold3-best.pt`, `fold3-svr.npz`, ...): the kaggle CLI uploads the files of
+a folder and skips its subfolders unless told otherwise (`--dir-mode`), and Kaggle would unpack a zipped
+subfolder on its side, out of our sight. Flat, every file is uploaded as it is, the wheel included, and
+what the notebook reads is what was built here. `pawpipe.json` lists each fold's files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .io import atomic_path, write_json
+from .kaggle import KERNEL_SCRIPT, KaggleError, owner_problem
+from .logs import log
+
+MANIFEST = "pawpipe.json"
+WEIGHTS_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+
+
+def dataset_slug(exp: str) -> str:
+    return f"pawpipe-{exp}".lower().replace("_", "-").replace(".", "-")
+
+
+def kernel_slug(exp: str) -> str:
+    return f"{dataset_slug(exp)}-inference"
+
+
+def build_wheel(repo: str | Path, out_dir: Path) -> Path:
+    """The project's wheel, for an offline `pip install` in the notebook."""
+    before = set(out_dir.glob("*.whl"))
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out_dir)]
+    proc = subprocess.run([*cmd, str(repo)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KaggleError(f"building the pawpipe wheel failed: {proc.stderr[-2000:]}")
+    (wheel,) = set(out_dir.glob("*.whl")) - before
+    return wheel
+
+
+def write_checkpoint(src: str | Path, dst: Path, dtype: str) -> None:
+    """Copy a fold's checkpoint with its floating-point weights in `dtype` (float16 halves the upload;
+    the model casts them back to float32 on load)."""
+    if dtype == "float32":
+        shutil.copyfile(src, dst)
+        return
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    ckpt["model"] = {k: v.to(WEIGHTS_DTYPES[dtype]) if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    ckpt["weights_dtype"] = dtype
+    torch.save(ckpt, dst)
+
+
+def library_versions() -> dict[str, str]:
+    """What the notebook's environment is compared with: the versions this package was built under."""
+    import numpy
+    import timm
+
+    from . import __version__
+
+    return {"pawpipe": __version__, "torch": torch.__version__, "timm": timm.__version__, "numpy": numpy.__version__}
+
+
+def required_modules(resolved_config: dict) -> list[str]:
+    """Modules beyond torch, timm, numpy, pandas and Pillow that predicting this experiment imports; the
+    notebook needs them from Kaggle's image (the package ships only pawpipe)."""
+    needs = []
+    if (resolved_config["backbone"].get("finetune") or {}).get("mode") == "lora":
+        needs.append("peft")
+    if resolved_config["embed"].get("engine", "torch") == "onnx":
+        needs.append("onnxruntime")
+    return needs
+
+
+def check_packageable(resolved_config: dict, owner: str | None) -> None:
+    features = resolved_config.get("svr", {}).get("features", {})
+    if features.get("logits") or features.get("experiments"):
+        raise KaggleError(
+            "the code-competition package computes embedding and metadata features only; this "
+            "experiment's SVR also uses svr.features.logits or .experiments: switch them off to package it"
+        )
+    if not owner:
+        raise KaggleError(owner_problem())
+
+
+def kernel_metadata(owner: str, exp: str, competition: str, accelerator: str | None) -> dict:
+    """kernel-metadata.json: private, internet off (a code competition requires it), the competition and the
+    dataset as inputs, and the GPU asked for by machine shape (enable_gpu alone gets a P100, whose compute
+    capability 6.0 current PyTorch builds no longer support)."""
+    meta = {
+        "id": f"{owner}/{kernel_slug(exp)}",
+        "title": kernel_slug(exp),
+        "code_file": "predict.py",
+        "language": "python",
+        "kernel_type": "script",
+        "is_private": True,
+        "enable_gpu": accelerator is not None and not accelerator.startswith("Tpu"),
+        "enable_tpu": accelerator is not None and accelerator.startswith("Tpu"),
+        "enable_internet": False,
+        "dataset_sources": [f"{owner}/{dataset_slug(exp)}"],
+        "competition_sources": [competition],
+        "kernel_sources": [],
+        "model_sources": [],
+    }
+    if accelerator:
+        meta["machine_shape"] = accelerator
+    return meta
+
+
+@dataclass(frozen=True)
+class PackageJob:
+    """The package rule's inputs (`files`: best.pt, or model.onnx and onnx.json with embed.engine:
+    onnx, / svr.npz / blend.json -> one path per fold in the order of `folds`) and outputs."""
+
+    exp: str
+    competition: str
+    owner: str | None
+    folds: list[int]
+    files: dict[str, list[str]]
+    repo: str
+    out_dataset: str
+    out_kernel: str
+
+
+def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) -> str:
+    """The flat dataset folder (every fold's files, the wheel, pawpipe.json); returns the wheel's name."""
+    with atomic_path(job.out_dataset) as ds:
+        ds.mkdir()
+        fold_files = {}
+        for i, k in enumerate(job.folds):
+            fold_files[str(k)] = {}
+            for name, paths in job.files.items():
+                target = ds / f"fold{k}-{name}"
+                if name == "best.pt":
+                    write_checkpoint(paths[i], target, weights_dtype)
+                else:
+                    shutil.copyfile(paths[i], target)
+                fold_files[str(k)][name] = target.name
+        wheel = build_wheel(job.repo, ds)
+        embed = resolved_config["embed"]
+        manifest = {"exp": job.exp, "competition": job.competition, "folds": job.folds, "files": fold_files}
+        manifest |= {"wheel": wheel.name, "image_size": resolved_config["image"]["size"]}
+        manifest |= {"embed_batch_size": embed["batch_size"], "tta_hflip": embed.get("tta_hflip", False)}
+        manifest |= {"engine": embed.get("engine", "torch"), "amp": resolved_config["train"]["amp"]}
+        manifest |= {"weights_dtype": weights_dtype, "versions": library_versions()}
+        manifest |= {"requires": required_modules(resolved_config), "config": resolved_config}
+        write_json(manifest, ds / MANIFEST)
+        slug = dataset_slug(job.exp)
+        metadata = {"title": slug, "id": f"{job.owner}/{slug}", "licenses": [{"name": "CC0-1.0"}]}
+        write_json(metadata, ds / "dataset-metadata.json")
+    return wheel.name
+
+
+def package(job: PackageJob, resolved_config: dict, weights_dtype: str, accelerator: str | None) -> None:
+    """Kaggle dataset and kernel folders, each written whole or not at all."""
+    check_packageable(resolved_config, job.owner)
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise KaggleError(f"kaggle.weights_dtype must be one of {sorted(WEIGHTS_DTYPES)}, not {weights_dtype!r}")
+    wheel = write_dataset(job, resolved_config, weights_dtype)
+    with atomic_path(job.out_kernel) as kd:
+        kd.mkdir()
+        shutil.copyfile(KERNEL_SCRIPT, kd / "predict.py")
+        write_json(kernel_metadata(job.owner, job.exp, job.competition, accelerator), kd / "kernel-metadata.json")
+    size = sum(p.stat().st_size for p in Path(job.out_dataset).iterdir()) / 2**20
+    log.info(
+        "packaged %s: dataset %s (%.1f MiB, weights in %s, wheel %s), kernel %s (%s)",
+        job.exp, job.out_dataset, size, weights_dtype, wheel, job.out_kernel, accelerator or "CPU",
+    )  # fmt: skip
+    log.info("publish it (upload, run the notebook, submit, read the score): snakemake publish")

@@ -1,0 +1,13 @@
+from pawpipe.logs import job_logging
+from pawpipe.rehearse import rehearse
+
+sm = snakemake  # noqa: F821
+with job_logging(sm.log[0]):
+    rehearse(
+        dataset=sm.input.dataset,
+        kernel=sm.input.kernel,
+        pipeline_submission=sm.input.submission,
+        test_table=sm.input.table,
+        tolerance=sm.params.tolerance,
+        out_dir=sm.output[0],
+    )
