@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from conftest import run_snakemake
+from conftest import copy_run, run_packaged_kernel, run_snakemake
 from pawpipe import kaggle
 from pawpipe.data import DataError
 from pawpipe.kaggle_package import check_packageable
@@ -59,13 +57,6 @@ def test_download_dry_run_and_missing_credentials(tmp_path, no_credentials):
     assert not (tmp_path / "petfinder").exists()
 
 
-def copy_run(pipeline_run: Path, tmp_path: Path) -> Path:
-    """A copy of the finished tiny run, without its Kaggle files: packaging and publishing write into it."""
-    work = tmp_path / "run"
-    shutil.copytree(pipeline_run, work, symlinks=True, ignore=shutil.ignore_patterns("kaggle", "leaderboard.csv"))
-    return work
-
-
 def test_owner_comes_from_config_environment_or_the_cli_config(tmp_path, no_credentials, monkeypatch):
     assert kaggle.resolve_owner("configured") == "configured"
     assert kaggle.resolve_owner(None) is None
@@ -97,29 +88,6 @@ def test_notebook_route_refuses_a_csv_upload(pipeline_run):
         "takes submissions only from notebooks" in proc.stdout + proc.stderr
         and "snakemake publish" in proc.stdout + proc.stderr
     )
-
-
-def run_packaged_kernel(workdir: Path, exp: str, tmp_path: Path, *snakemake_args: str) -> Path:
-    """Package `exp` and rehearse its kernel in Kaggle's conditions (both /kaggle/input layouts, offline,
-    the notebook's blocked imports, the competition's test data alone); return the kernel's CSV."""
-    env = {**os.environ, "KAGGLE_USERNAME": "tester"}
-    run_snakemake(workdir, "--cores", "2", "rehearse_kaggle", "all", *snakemake_args, env=env)
-    kaggle_dir = workdir / f"submissions/{exp}/kaggle"
-    meta = pd.read_json(kaggle_dir / "kernel/kernel-metadata.json", typ="series")
-    assert not meta["enable_internet"] and meta["enable_gpu"] and meta["machine_shape"] == "NvidiaTeslaT4"
-    assert meta["competition_sources"] == ["petfinder-pawpularity-score"]
-    assert meta["dataset_sources"] == [f"tester/pawpipe-{exp}"]
-    dataset = kaggle_dir / "dataset"
-    assert [p.name for p in dataset.iterdir() if p.is_dir()] == []  # flat: nothing for the CLI to skip
-    assert sorted(p.name for p in dataset.glob("*.whl")) and (dataset / "dataset-metadata.json").is_file()
-    report = pd.read_json(kaggle_dir / "rehearsal/report.json", typ="series")
-    assert sorted(report["layouts"]) == ["classic", "mounted"]
-    assert {"snakemake", "albumentations", "wandb", "cuml", "sklearn", "kaggle"} <= set(report["blocked"])
-    out = tmp_path / "submission.csv"
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    shutil.copy(kaggle_dir / "rehearsal/submission-mounted.csv", out)
-    assert out.read_bytes() == (kaggle_dir / "rehearsal/submission-classic.csv").read_bytes()
-    return out
 
 
 @pytest.mark.slow

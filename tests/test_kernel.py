@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_snakemake
+from conftest import copy_run, run_snakemake
 from pawpipe import kernel_predict
 from pawpipe.infer import deal_folds, predict_package, version_mismatches
 from pawpipe.io import read_json
 from pawpipe.kernel_predict import find_inputs
 from pawpipe.model import load_checkpoint
 from pawpipe.runtime import choose_amp
-from test_kaggle import copy_run
 
 
 @pytest.mark.parametrize("mode, capability, expected", [

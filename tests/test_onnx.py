@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_snakemake
+from conftest import run_packaged_kernel, run_snakemake
 from conftest import train_fold_0 as train
-from test_kaggle import run_packaged_kernel
 
 pytestmark = pytest.mark.slow  # exports graphs and trains a fold
 ATOL = 1e-3  # the config's default embed.onnx.atol

@@ -15,11 +15,10 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, copy_run, run_snakemake
 from fake_kaggle import FakeKaggle
-from pawpipe.publish import Poll, publish
+from pawpipe.publish import Poll, PublishJob, Route, publish
 from pawpipe.rehearse import blocked_modules, lay_out, run_kernel
-from test_kaggle import copy_run
 
 FAST_POLL = {"interval_s": 0.2, "dataset_minutes": 2, "kernel_minutes": 5, "score_minutes": 1}
 
@@ -158,15 +157,14 @@ def test_a_failed_kernel_run_shows_its_log_and_submits_nothing(pipeline_run, tmp
         for key, value in fake.env().items():
             monkeypatch.setenv(key, value)
         with pytest.raises(RuntimeError, match="(?s)failed; the end of its log.*no kernel image is available"):
-            publish(
-                dataset_dir=str(work / "submissions/tiny/kaggle/dataset"),
-                kernel_dir=str(work / "submissions/tiny/kaggle/kernel"),
+            job = PublishJob(
                 cv_json=str(work / "models/tiny/cv.json"),
                 test_table=str(work / "data/tiny/test.csv"),
                 leaderboard=str(work / "submissions/tiny/leaderboard.csv"),
-                exp="tiny",
-                competition="petfinder-pawpularity-score",
-                poll=Poll(interval_s=0.1, dataset_minutes=1, kernel_minutes=1, score_minutes=1),
+                dataset_dir=str(work / "submissions/tiny/kaggle/dataset"),
+                kernel_dir=str(work / "submissions/tiny/kaggle/kernel"),
             )
+            poll = Poll(interval_s=0.1, dataset_minutes=1, kernel_minutes=1, score_minutes=1)
+            publish(job, Route("tiny", "petfinder-pawpularity-score", "notebook", None, poll, dry_run=False))
     assert "CreateCodeSubmission" not in fake.methods()
     assert not (work / "submissions/tiny/leaderboard.csv").exists()

@@ -15,7 +15,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,12 +34,39 @@ LEADERBOARD_COLUMNS = [
 ]  # fmt: skip
 
 
-@dataclass
+@dataclass(frozen=True)
 class Poll:
-    interval_s: float = 30.0
-    dataset_minutes: float = 30.0
-    kernel_minutes: float = 540.0
-    score_minutes: float = 60.0
+    """kaggle.poll: how often to ask, and how long to wait for each stage (defaults in the schema)."""
+
+    interval_s: float
+    dataset_minutes: float
+    kernel_minutes: float
+    score_minutes: float
+
+
+@dataclass(frozen=True)
+class PublishJob:
+    """The publish rule's inputs (the package, or the CSV with kaggle.route: file) and its leaderboard."""
+
+    cv_json: str
+    test_table: str
+    leaderboard: str
+    dataset_dir: str | None = None
+    kernel_dir: str | None = None
+    submission: str | None = None
+
+
+@dataclass
+class Route:
+    """Where and how to publish; `plan` collects a dry run's commands."""
+
+    exp: str
+    competition: str
+    route: str  # notebook | file
+    message: str | None
+    poll: Poll
+    dry_run: bool
+    plan: list[str] = field(default_factory=list)
 
 
 def wait_for(check: Callable[[], str | None], what: str, interval_s: float, minutes: float) -> str:
@@ -183,22 +210,20 @@ def update_leaderboard(path: Path, listing: pd.DataFrame, exp: str, cv: dict, ne
     return table
 
 
-def read_score(competition, description, leaderboard, exp, cv, kernel, version, poll, dry_run, plan):
-    args = ["competitions", "submissions", "-c", competition, "--csv"]
-    if dry_run:
-        kaggle_out(
-            args,
-            True,
-            plan,
-            f"every {poll.interval_s:g} s until scored (at most {poll.score_minutes:g} min) -> {leaderboard}",
-        )
+def read_score(job: PublishJob, r: Route, cv: dict, description: str, kernel: str | None, version) -> str | None:
+    """Wait for the submission's score and keep leaderboard.csv up to date (one row per submission)."""
+    args = ["competitions", "submissions", "-c", r.competition, "--csv"]
+    leaderboard, poll = Path(job.leaderboard), r.poll
+    if r.dry_run:
+        note = f"every {poll.interval_s:g} s until scored (at most {poll.score_minutes:g} min) -> {leaderboard}"
+        kaggle_out(args, True, r.plan, note)
         return None
-    new = {"kernel": kernel or "", "kernel_version": str(version or "")}
+    new = {"kernel": kernel or "", "kernel_version": str(version or ""), "description": description}
 
     def check():
-        listing = list_submissions(competition)
+        listing = list_submissions(r.competition)
         mine = listing[listing["description"] == description]
-        update_leaderboard(leaderboard, listing, exp, cv, {**new, "description": description})
+        update_leaderboard(leaderboard, listing, r.exp, cv, new)
         if mine.empty:
             return None
         state = mine.iloc[0]["status"]
@@ -206,11 +231,10 @@ def read_score(competition, description, leaderboard, exp, cv, kernel, version, 
         return state if state != "pending" else None
 
     try:
-        state = wait_for(check, "submission", poll.interval_s, poll.score_minutes)
+        return wait_for(check, "submission", poll.interval_s, poll.score_minutes)
     except KaggleError as exc:
         log.warning("%s; %s has the row, `snakemake leaderboard` fills the score in later", exc, leaderboard)
         return None
-    return state
 
 
 def describe(exp: str, cv: dict, message: str | None, suffix: str) -> str:
@@ -220,62 +244,50 @@ def describe(exp: str, cv: dict, message: str | None, suffix: str) -> str:
     return f"{text} [{suffix}]"
 
 
-def publish(
-    *,
-    dataset_dir: str,
-    kernel_dir: str,
-    cv_json: str,
-    test_table: str,
-    leaderboard: str,
-    exp: str,
-    competition: str,
-    route: str = "notebook",
-    submission: str | None = None,
-    message: str | None = None,
-    poll: Poll | None = None,
-    dry_run: bool = False,
-) -> list[str]:
+def wait_for_dataset(dataset_ref: str, r: Route) -> None:
+    status = ["datasets", "status", dataset_ref]
+    if r.dry_run:
+        note = f"every {r.poll.interval_s:g} s until ready (at most {r.poll.dataset_minutes:g} min)"
+        kaggle_out(status, True, r.plan, note)
+        return
+
+    def ready():
+        word = status_word(run_kaggle(status))
+        if word in DATASET_FAILED:
+            raise KaggleError(f"dataset {dataset_ref}: Kaggle reports {word!r} while processing it")
+        return word if word == "ready" else None
+
+    wait_for(ready, f"dataset {dataset_ref}", r.poll.interval_s, r.poll.dataset_minutes)
+
+
+def publish(job: PublishJob, r: Route) -> list[str]:
     """The whole sequence; returns the commands of a dry run (printed too)."""
-    poll, plan = poll or Poll(), []
-    cv = read_json(cv_json)
+    cv = read_json(job.cv_json)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    if route == "file":
-        description = describe(exp, cv, message, stamp)
-        test_ids = pd.read_csv(test_table, dtype={"Id": str})["Id"].tolist()
-        check_submission(pd.read_csv(submission, dtype={"Id": str}), test_ids, submission)
-        kaggle_out(["competitions", "submit", "-c", competition, "-f", submission, "-m", description], dry_run, plan)
-        read_score(competition, description, Path(leaderboard), exp, cv, None, None, poll, dry_run, plan)
-        return finish(plan, dry_run)
-    dataset_dir, kernel_dir = Path(dataset_dir), Path(kernel_dir)
+    if r.route == "file":
+        description = describe(r.exp, cv, r.message, stamp)
+        test_ids = pd.read_csv(job.test_table, dtype={"Id": str})["Id"].tolist()
+        check_submission(pd.read_csv(job.submission, dtype={"Id": str}), test_ids, job.submission)
+        args = ["competitions", "submit", "-c", r.competition, "-f", job.submission, "-m", description]
+        kaggle_out(args, r.dry_run, r.plan)
+        read_score(job, r, cv, description, None, None)
+        return finish(r.plan, r.dry_run)
+    dataset_dir, kernel_dir = Path(job.dataset_dir), Path(job.kernel_dir)
     dataset_ref = read_json(dataset_dir / "dataset-metadata.json")["id"]
     kernel = read_json(kernel_dir / "kernel-metadata.json")["id"]
-    upload_dataset(
-        dataset_dir, dataset_ref, f"pawpipe {exp}: CV RMSE {cv['rmse']['blend']:.4f} [{stamp}]", dry_run, plan
-    )
-    status = ["datasets", "status", dataset_ref]
-    if dry_run:
-        kaggle_out(
-            status, True, plan, f"every {poll.interval_s:g} s until ready (at most {poll.dataset_minutes:g} min)"
-        )
-    else:
-
-        def ready():
-            word = status_word(run_kaggle(status))
-            if word in DATASET_FAILED:
-                raise KaggleError(f"dataset {dataset_ref}: Kaggle reports {word!r} while processing it")
-            return word if word == "ready" else None
-
-        wait_for(ready, f"dataset {dataset_ref}", poll.interval_s, poll.dataset_minutes)
-    version = push_kernel(kernel_dir, dry_run, plan)
-    follow_kernel(kernel, poll, dry_run, plan)
-    out_csv = fetch_output(kernel, dataset_dir.parent / "output", test_table, dry_run, plan)
+    note = f"pawpipe {r.exp}: CV RMSE {cv['rmse']['blend']:.4f} [{stamp}]"
+    upload_dataset(dataset_dir, dataset_ref, note, r.dry_run, r.plan)
+    wait_for_dataset(dataset_ref, r)
+    version = push_kernel(kernel_dir, r.dry_run, r.plan)
+    follow_kernel(kernel, r.poll, r.dry_run, r.plan)
+    out_csv = fetch_output(kernel, dataset_dir.parent / "output", job.test_table, r.dry_run, r.plan)
     v = str(version) if version else "<version printed by kernels push>"
-    description = describe(exp, cv, message, f"kernel v{v}, {stamp}")
-    submit = ["competitions", "submit", "-c", competition, "-k", kernel, "-v", v, "-f", out_csv.name, "-m", description]
+    description = describe(r.exp, cv, r.message, f"kernel v{v}, {stamp}")
+    submit = ["competitions", "submit", "-c", r.competition, "-k", kernel, "-v", v, "-f", out_csv.name]
     log.info("submitting %s version %s (its %s)", kernel, v, out_csv)
-    print(kaggle_out(submit, dry_run, plan))
-    read_score(competition, description, Path(leaderboard), exp, cv, kernel, version, poll, dry_run, plan)
-    return finish(plan, dry_run)
+    print(kaggle_out([*submit, "-m", description], r.dry_run, r.plan))
+    read_score(job, r, cv, description, kernel, version)
+    return finish(r.plan, r.dry_run)
 
 
 def finish(plan: list[str], dry_run: bool) -> list[str]:

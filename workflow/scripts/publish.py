@@ -1,19 +1,22 @@
 from pawpipe.logs import job_logging
-from pawpipe.publish import Poll, publish
+from pawpipe.publish import Poll, PublishJob, Route, publish
 
 sm = snakemake  # noqa: F821
+job = PublishJob(
+    cv_json=sm.input.cv,
+    test_table=sm.input.table,
+    leaderboard=sm.params.leaderboard,
+    dataset_dir=sm.input.get("dataset"),
+    kernel_dir=sm.input.get("kernel"),
+    submission=sm.input.get("submission"),
+)
+route = Route(
+    exp=sm.params.exp,
+    competition=sm.params.competition,
+    route=sm.params.route,
+    message=sm.params.message,
+    poll=Poll(**sm.params.poll),
+    dry_run=sm.params.dry_run,
+)
 with job_logging(sm.log[0]):
-    publish(
-        dataset_dir=sm.input.get("dataset"),
-        kernel_dir=sm.input.get("kernel"),
-        submission=sm.input.get("submission"),
-        cv_json=sm.input.cv,
-        test_table=sm.input.table,
-        leaderboard=sm.params.leaderboard,
-        exp=sm.params.exp,
-        competition=sm.params.competition,
-        route=sm.params.route,
-        message=sm.params.message,
-        poll=Poll(**sm.params.poll),
-        dry_run=sm.params.dry_run,
-    )
+    publish(job, route)
