@@ -10,6 +10,9 @@ rule svr_tune:
     threads: 1
     resources:
         gpu=svr_gpu_request(),
+        mem_mb=get_cluster_mem_mb("svr"),
+        runtime=get_cluster_runtime("svr"),
+        gpu_model=get_gpu_model(svr_gpu_request()),
     params:
         svr=config["svr"],
     script:
@@ -31,6 +34,9 @@ rule svr:
     resources:
         # cuML may take the GPU unless scikit-learn is forced or there is none.
         gpu=svr_gpu_request(),
+        mem_mb=get_cluster_mem_mb("svr"),
+        runtime=get_cluster_runtime("svr"),
+        gpu_model=get_gpu_model(svr_gpu_request()),
     params:
         fold=lambda w: int(w.fold),
         svr=config["svr"],

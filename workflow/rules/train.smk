@@ -27,6 +27,9 @@ rule train:
     threads: config["train"]["threads"]
     resources:
         gpu=gpu_request(),
+        mem_mb=get_cluster_mem_mb("train"),
+        runtime=get_cluster_runtime("train"),
+        gpu_model=get_gpu_model(gpu_request()),
     params:
         fold=lambda w: int(w.fold),
         model_args=get_model_args(),
@@ -52,6 +55,9 @@ rule export_onnx:
     conda:
         TORCH_ENV
     threads: config["train"]["threads"]
+    resources:
+        mem_mb=get_cluster_mem_mb("infer"),
+        runtime=get_cluster_runtime("infer"),
     params:
         fold=lambda w: int(w.fold),
         onnx=config["embed"]["onnx"],
@@ -81,6 +87,9 @@ rule embed:
     threads: config["train"]["threads"]
     resources:
         gpu=gpu_request(on_gpu=config["embed"]["engine"] == "torch"),
+        mem_mb=get_cluster_mem_mb("infer"),
+        runtime=get_cluster_runtime("infer"),
+        gpu_model=get_gpu_model(gpu_request(on_gpu=config["embed"]["engine"] == "torch")),
     params:
         fold=lambda w: int(w.fold),
         batch_size=config["embed"]["batch_size"],
@@ -108,6 +117,9 @@ rule imagenet_logits:
     threads: config["train"]["threads"]
     resources:
         gpu=gpu_request(),
+        mem_mb=get_cluster_mem_mb("infer"),
+        runtime=get_cluster_runtime("infer"),
+        gpu_model=get_gpu_model(gpu_request()),
     params:
         model_args=get_model_args(),
         batch_size=config["embed"]["batch_size"],
