@@ -44,6 +44,7 @@ if [ -z "$(running munged)" ]; then
   chown -R munge:munge /etc/munge /var/lib/munge /var/log/munge /run/munge
   chmod 0700 /etc/munge /var/lib/munge /var/log/munge
   chmod 0400 /etc/munge/munge.key
+  rm -f /run/munge/munged.pid   # a stale one would name a process that is gone
   runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
   wait_for 10 munged test -s /run/munge/munged.pid
   record munged "$(cat /run/munge/munged.pid)"
@@ -109,6 +110,7 @@ PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 CONF
 
 if [ -z "$(running slurmdbd)" ]; then
+  rm -f "$RUN/slurmdbd.daemon.pid"
   /usr/sbin/slurmdbd   # daemonises; writes its PID file
   wait_for 10 slurmdbd test -s "$RUN/slurmdbd.daemon.pid"
   record slurmdbd "$(cat "$RUN/slurmdbd.daemon.pid")"
@@ -119,6 +121,7 @@ sacctmgr -i add account pawpipe Cluster="$CLUSTER" Description=pawpipe Organizat
 sacctmgr -i add user "${SUDO_USER:-$(id -un)}" Account=pawpipe DefaultAccount=pawpipe >/dev/null 2>&1 || true
 
 if [ -z "$(running slurmctld)" ]; then
+  rm -f "$RUN/slurmctld.daemon.pid"
   /usr/sbin/slurmctld
   wait_for 10 slurmctld test -s "$RUN/slurmctld.daemon.pid"
   record slurmctld "$(cat "$RUN/slurmctld.daemon.pid")"
@@ -126,6 +129,7 @@ else
   scontrol reconfigure
 fi
 if [ -z "$(running slurmd)" ]; then
+  rm -f "$RUN/slurmd.daemon.pid"
   /usr/sbin/slurmd
   wait_for 10 slurmd test -s "$RUN/slurmd.daemon.pid"
   record slurmd "$(cat "$RUN/slurmd.daemon.pid")"
@@ -138,4 +142,4 @@ for _ in $(seq 60); do
   sleep 1
 done
 node_idle || die "node $HOST is not idle: $(sinfo -h -N -o '%T %E' 2>&1); logs in $SPOOL/log"
-sinfo -N -o '%P %N %T %c CPUs %m MB %G'
+sinfo -N -o '%P %N %T %c %m %G'
