@@ -64,5 +64,9 @@ rule all:
         f"submissions/ensemble-{ENSEMBLE}/submission.csv" if is_ensemble() else [],
 
 
+onstart:
+    check_cluster_requests()
+
+
 onsuccess:
     print_cv_table()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import time
 
 import numpy as np
@@ -181,13 +183,28 @@ def job_resources(out: str, rule: str) -> set[str]:
     return {line.strip() for b in blocks if b.startswith(f"{rule}:") for line in b.splitlines() if "resources:" in line}
 
 
-def test_slurm_profile_resolves(tmp_path, tiny_config):
+def job_request(out: str, rule: str, key: str) -> set[str]:
+    """The values of one resource (gpu, mem_mb, ...) that a dry run prints for the jobs of `rule`."""
+    return {m for line in job_resources(out, rule) for m in re.findall(rf"\b{key}=([^,\s]+)", line)}
+
+
+def test_slurm_profile_sizes_jobs_from_the_config(tmp_path, tiny_config):
     workdir = make_workdir(tmp_path, tiny_config)
-    proc = run_snakemake(workdir, "-n", "--profile", str(REPO / "profiles" / "slurm"))
-    out = proc.stdout + proc.stderr
-    assert "train" in out and "This was a dry-run" in out
-    (train,) = job_resources(out, "train")
-    assert "gpu=1" in train and "cpus_per_task=16" in train  # cluster nodes get a GPU per fold
+    slurm = ("--profile", str(REPO / "profiles" / "slurm"))
+    out = run_snakemake(workdir, "-n", *slurm).stdout
+    assert "This was a dry-run" in out
+    # The demo asks for little and, on a machine without GPUs, for none.
+    assert job_request(out, "train", "mem_mb") == {"3000"} and job_request(out, "train", "runtime") == {"30"}
+    assert job_request(out, "train", "gpu") == {"1" if visible_gpus() else "0"}
+    assert not job_request(out, "train", "cpus_per_task")  # cores: the rule's threads
+    # The competition preset (train.device: cuda): a GPU for each train and embed job, none elsewhere.
+    preset = ("--configfile", "config/config.yaml", str(REPO / "config" / "petfinder.yaml"))
+    out = run_snakemake(workdir, "-n", *slurm, *preset).stdout
+    assert job_request(out, "train", "gpu") == job_request(out, "embed", "gpu") == {"1"}
+    assert job_request(out, "train", "mem_mb") == {"64000"} and job_request(out, "train", "runtime") == {"240"}
+    for rule in ("check_data", "cache", "folds", "blend", "report", "plots", "submission"):
+        assert job_request(out, rule, "gpu") <= {"0"}, rule
+    assert job_request(out, "svr", "gpu") == ({"1"} if importlib.util.find_spec("cuml") else {"0"})
 
 
 @pytest.mark.skipif(bool(visible_gpus()), reason="checks the request on a machine without GPUs")
@@ -195,10 +212,10 @@ def test_gpu_cap_in_the_default_profile_holds_back_only_gpu_jobs(tmp_path, tiny_
     workdir = make_workdir(tmp_path, tiny_config)
     profile = ("--profile", str(REPO / "profiles" / "default"))
     out = run_snakemake(workdir, "-n", *profile).stdout
-    assert job_resources(out, "train") == {"resources: tmpdir=/tmp, gpu=0"}  # CPU jobs: not capped
+    assert job_request(out, "train", "gpu") == {"0"}  # CPU jobs: not capped
     (workdir / "cuda.yaml").write_text("train:\n  device: cuda\n")
     out = run_snakemake(workdir, "-n", *profile, "--configfile", "config/config.yaml", "cuda.yaml").stdout
-    assert job_resources(out, "train") == job_resources(out, "embed") == {"resources: tmpdir=/tmp, gpu=1"}
+    assert job_request(out, "train", "gpu") == job_request(out, "embed", "gpu") == {"1"}
 
 
 def test_report_holds_the_figures_and_the_cv_table(pipeline_run):

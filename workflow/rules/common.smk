@@ -99,11 +99,11 @@ def is_cuml_installed():
 
 
 def svr_gpu_request():
-    """cuML takes the GPU; a scikit-learn SVR job asks for none (svr.backend sklearn, or auto where
-    cuML is missing or no GPU is visible)."""
+    """cuML takes a GPU where it imports: with svr.backend auto, where the job runs on a GPU (see
+    gpu_request). A scikit-learn SVR job asks for none."""
     backend = config["svr"]["backend"]
     if backend == "auto":
-        return int(has_gpu() and is_cuml_installed())
+        return gpu_request() if is_cuml_installed() else 0
     return {"sklearn": 0, "cuml": 1}[backend]
 
 
@@ -247,3 +247,42 @@ def print_cv_table():
         from pawpipe.report import format_cv_table
 
         print(f"\n{format_cv_table(json.loads(path.read_text()))}\n")
+
+
+@functools.cache
+def get_cluster_mem_mb(kind):
+    """Memory (MB) a job of one kind (cluster.data, .train, .infer, .svr) asks a scheduler for."""
+    return config["cluster"][kind]["mem_mb"]
+
+
+def get_cluster_runtime(kind):
+    """Time limit (minutes) a job of one kind asks a scheduler for."""
+    return config["cluster"][kind]["runtime"]
+
+
+def get_gpu_model(gpus):
+    """The GPU type for a job that asks for GPUs (None leaves the resource unset)."""
+    return config["cluster"]["gpu_model"] if gpus else None
+
+
+def check_cluster_requests():
+    """On a SLURM run, refuse requests no node can hold and a status command that cannot work."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    from snakemake.exceptions import WorkflowError
+
+    from pawpipe import cluster
+
+    problem = cluster.status_problem(
+        getattr(workflow.executor_settings, "status_command", None), cluster.read_config()
+    )
+    requests = [
+        cluster.job_request(job.name, job.threads, job.resources)
+        for job in workflow.dag.needrun_jobs()
+        if not job.is_local
+    ]
+    problems = [problem] if problem else []
+    problems += cluster.check_requests(requests, cluster.read_partitions())
+    if problems:
+        raise WorkflowError("cannot submit to SLURM:\n  " + "\n  ".join(problems))

@@ -34,6 +34,9 @@ rule check_data:
     conda:
         TORCH_ENV
     threads: config["image"]["cache_workers"]
+    resources:
+        mem_mb=get_cluster_mem_mb("data"),
+        runtime=get_cluster_runtime("data"),
     params:
         data_dir=lambda w, input: os.path.dirname(input.train),
     script:
@@ -72,6 +75,9 @@ rule cache:
     conda:
         TORCH_ENV
     threads: config["image"]["cache_workers"]
+    resources:
+        mem_mb=get_cluster_mem_mb("data"),
+        runtime=get_cluster_runtime("data"),
     params:
         data_dir=lambda w, input: os.path.dirname(input.table),
         size=config["image"]["size"],

@@ -12,6 +12,9 @@ rule export_onnx:
     conda:
         TORCH_ENV
     threads: config["train"]["threads"]
+    resources:
+        mem_mb=get_cluster_mem_mb("infer"),
+        runtime=get_cluster_runtime("infer"),
     params:
         fold=lambda w: int(w.fold),
         onnx=WHAT["embed"]["onnx"],
@@ -41,6 +44,9 @@ rule embed:
     threads: config["train"]["threads"]
     resources:
         gpu=gpu_request(on_gpu=config["embed"]["engine"] == "torch"),
+        mem_mb=get_cluster_mem_mb("infer"),
+        runtime=get_cluster_runtime("infer"),
+        gpu_model=get_gpu_model(gpu_request(on_gpu=config["embed"]["engine"] == "torch")),
     params:
         fold=lambda w: int(w.fold),
         embed=WHAT["embed"],
@@ -65,6 +71,9 @@ rule imagenet_logits:
     threads: config["train"]["threads"]
     resources:
         gpu=gpu_request(),
+        mem_mb=get_cluster_mem_mb("infer"),
+        runtime=get_cluster_runtime("infer"),
+        gpu_model=get_gpu_model(gpu_request()),
     params:
         model_args=get_model_args(),
         embed=WHAT["embed"],

@@ -10,6 +10,9 @@ rule svr_tune:
     threads: config["svr"]["threads"]
     resources:
         gpu=svr_gpu_request(),
+        mem_mb=get_cluster_mem_mb("svr"),
+        runtime=get_cluster_runtime("svr"),
+        gpu_model=get_gpu_model(svr_gpu_request()),
     params:
         svr=WHAT["svr"],
     script:
@@ -31,6 +34,9 @@ rule svr:
     threads: config["svr"]["threads"]
     resources:
         gpu=svr_gpu_request(),
+        mem_mb=get_cluster_mem_mb("svr"),
+        runtime=get_cluster_runtime("svr"),
+        gpu_model=get_gpu_model(svr_gpu_request()),
     params:
         fold=lambda w: int(w.fold),
         svr=WHAT["svr"],

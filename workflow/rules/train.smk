@@ -27,6 +27,9 @@ rule train:
     threads: config["train"]["threads"]
     resources:
         gpu=gpu_request(),
+        mem_mb=get_cluster_mem_mb("train"),
+        runtime=get_cluster_runtime("train"),
+        gpu_model=get_gpu_model(gpu_request()),
     params:
         fold=lambda w: int(w.fold),
         model_args=get_model_args(),
