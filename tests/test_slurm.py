@@ -107,9 +107,7 @@ def test_every_job_but_all_ran_on_slurm(slurm_run):
     rules, slurm_ids = submissions((slurm_run / "slurm.out").read_text())
     assert {name for name, local in rules.values() if local} == {"all"}
     remote = {job: name for job, (name, local) in rules.items() if not local}
-    assert {"demo_data", "check_data", "cache", "folds", "train", "embed", "svr", "blend", "report"} <= set(
-        remote.values()
-    )
+    assert {"demo_data", "check_data", "cache", "folds", "train", "embed", "svr", "blend", "cv"} <= set(remote.values())
     assert set(remote) == set(slurm_ids), "a job ran without a SLURM job id"
     states = accounting([sid for ids in slurm_ids.values() for sid in ids])
     assert {s["State"] for s in states.values()} == {"COMPLETED"}

@@ -12,8 +12,10 @@ def sub(ids=IDS, values=None):
     return pd.DataFrame({"Id": ids, "Pawpularity": values if values is not None else np.linspace(10, 90, len(ids))})
 
 
-def test_a_valid_submission_passes():
-    check_submission(sub(), IDS)
+def test_the_guard_takes_the_bounds_and_refuses_just_past_them():
+    check_submission(sub(values=[1, 100, 50, 1.0, 99.99, 100.0]), IDS)  # raises on any problem
+    with pytest.raises(DataError, match="1 predictions are not finite numbers"):
+        check_submission(sub(values=[1, 100.001, 50, 1.0, 99.99, 100.0]), IDS)
 
 
 @pytest.mark.parametrize("frame, message", [

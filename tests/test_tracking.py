@@ -57,8 +57,11 @@ def test_workflow_runs_are_grouped_by_experiment(pipeline_run):
     assert float(by_job[("cv", "cv")]["summary"]["cv_rmse_blend"]) == pytest.approx(cv["rmse"]["blend"])
 
 
-def test_tracker_without_a_run_is_inert():
+def test_tracker_without_a_run_is_inert(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PAWPIPE_WANDB_CHECKPOINTS", "1")
     t = Tracker()
     t.log({"a": 1})
     t.summary({"b": 2})
-    t.artifact("missing.pt", "x", "model")
+    t.artifact("missing.pt", "x", "model")  # a missing file is not even looked at
+    assert t.run is None and list(tmp_path.iterdir()) == []

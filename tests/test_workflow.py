@@ -143,7 +143,7 @@ def test_a_visible_gpu_without_cuml_is_said_at_the_start(pipeline_run, tmp_path)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0"}  # what a machine with one GPU shows
     proc = run_snakemake(pipeline_run, "-n", "--cores", "2", "-R", "svr", env=env)
     assert "WARNING: a GPU is visible but cuML is not installed" in proc.stderr
-    assert job_resources(proc.stdout, "svr") == {"resources: tmpdir=/tmp, gpu=0"}
+    assert job_request(proc.stdout, "svr", "gpu") == {"0"}
     quiet = run_snakemake(pipeline_run, "-n", "--cores", "2", env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert "cuML is not installed" not in quiet.stderr
 
@@ -197,12 +197,14 @@ def test_slurm_profile_sizes_jobs_from_the_config(tmp_path, tiny_config):
     assert job_request(out, "train", "mem_mb") == {"3000"} and job_request(out, "train", "runtime") == {"30"}
     assert job_request(out, "train", "gpu") == {"1" if visible_gpus() else "0"}
     assert not job_request(out, "train", "cpus_per_task")  # cores: the rule's threads
-    # The competition preset (train.device: cuda): a GPU for each train and embed job, none elsewhere.
+    # The competition preset (train.device: cuda) on the repository's own config: a GPU for each train
+    # and embed job, none elsewhere.
+    make_workdir(tmp_path / "preset", load_config())
     preset = ("--configfile", "config/config.yaml", str(REPO / "config" / "petfinder.yaml"))
-    out = run_snakemake(workdir, "-n", *slurm, *preset).stdout
+    out = run_snakemake(tmp_path / "preset", "-n", *slurm, *preset).stdout
     assert job_request(out, "train", "gpu") == job_request(out, "embed", "gpu") == {"1"}
     assert job_request(out, "train", "mem_mb") == {"64000"} and job_request(out, "train", "runtime") == {"240"}
-    for rule in ("check_data", "cache", "folds", "blend", "report", "plots", "submission"):
+    for rule in ("check_data", "cache", "folds", "blend", "cv", "plots", "submission"):
         assert job_request(out, rule, "gpu") <= {"0"}, rule
     assert job_request(out, "svr", "gpu") == ({"1"} if importlib.util.find_spec("cuml") else {"0"})
 
@@ -267,7 +269,9 @@ def test_every_shipped_overlay_gives_a_valid_config_and_model(overlay):
     from pawpipe.config import resolve_model_args
 
     config = validated_config(overlay)  # merged key by key like --configfile; raises on any bad key
-    resolve_model_args(config["backbone"], config["head"], config["image"]["size"])  # raises on a shape clash
+    args = resolve_model_args(config["backbone"], config["head"], config["image"]["size"])  # raises on a clash
+    named = (yaml.safe_load(overlay.read_text()).get("backbone") or {}).get("name")
+    assert args["name"] == (named or "swin_micro_patch4_window4_64") and args["image_size"] == config["image"]["size"]
 
 
 def backbone_shapes(config):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .data import TARGET
-from .io import write_csv, write_json
+from .io import read_csv, write_csv, write_json
 from .logs import log
 from .metrics import rmse
 
@@ -73,7 +73,7 @@ class BlendJob:
 
 
 def blend_fold(job: BlendJob, weight: str | float, seed: int) -> dict:
-    read = lambda p: pd.read_csv(p, dtype={"Id": str})  # noqa: E731
+    read = lambda p: read_csv(p)  # noqa: E731
     oof = _merge(read(job.mlp_oof), read(job.svr_oof), f"fold {job.fold} OOF")
     test = _merge(read(job.mlp_test), read(job.svr_test), f"fold {job.fold} test")
     target, mlp, svr = (oof[c].to_numpy(float) for c in (TARGET, "mlp", "svr"))

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .io import read_csv
+
 METADATA = [
     "Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory",
     "Group", "Collage", "Human", "Occlusion", "Info", "Blur",
@@ -41,7 +43,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError([f"{path}: file not found; point data.dir at the unpacked competition data"])
     try:
-        return pd.read_csv(path, dtype={"Id": str}, keep_default_na=True)
+        return read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError([f"{path}: cannot be parsed as CSV ({exc}); re-download or fix the file"]) from None
 

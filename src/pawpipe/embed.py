@@ -19,7 +19,7 @@ import torch
 
 from .cache import open_cache
 from .data import TARGET, metadata_matrix
-from .io import read_json, write_csv, write_npz
+from .io import read_csv, read_json, write_csv, write_npz
 from .logs import log
 from .metrics import rmse
 from .model import PawModel, load_checkpoint
@@ -145,7 +145,7 @@ def torch_predictor(model: PawModel, model_args: dict, settings: EmbedSettings, 
 def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
     """Embeddings and MLP predictions of every train and test row through the fold's model."""
     set_threads(settings.threads)
-    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    folds = read_csv(job.folds_csv)
     test_ids = read_json(job.test_index)["ids"]
     run, info = fold_predictor(settings, job.checkpoint, job.onnx_model, job.onnx_report)
     log.info("fold %d: embedding through %s", job.fold, info["engine"])

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from .data import TARGET
-from .io import write_csv, write_json
+from .io import read_csv, write_csv, write_json
 from .logs import log
 from .metrics import rmse
 from .report import check_submission
@@ -62,9 +62,9 @@ def ensemble(
 ) -> dict:
     """Fit the weights on all OOF rows of every experiment's heads; apply them to the folds' mean test predictions."""
     oof, test = None, None
-    test_ids = pd.read_csv(test_table, dtype={"Id": str})["Id"].tolist()
+    test_ids = read_csv(test_table)["Id"].tolist()
     for exp, oof_csv in zip(experiments, oof_csvs, strict=True):
-        o = pd.read_csv(oof_csv, dtype={"Id": str}).set_index("Id")
+        o = read_csv(oof_csv).set_index("Id")
         cols = {h: f"{exp}:{h}" for h in HEADS}
         part = o[list(HEADS)].rename(columns=cols)
         if oof is None:
@@ -76,7 +76,7 @@ def ensemble(
                     f"trained on the same data"
                 )
             oof = oof.join(part)
-        folds = [pd.read_csv(p, dtype={"Id": str}).set_index("Id").loc[test_ids, list(HEADS)] for p in test_csvs[exp]]
+        folds = [read_csv(p).set_index("Id").loc[test_ids, list(HEADS)] for p in test_csvs[exp]]
         mean = (sum(f.to_numpy(float) for f in folds) / len(folds)).T
         part_test = pd.DataFrame({cols[h]: mean[i] for i, h in enumerate(HEADS)}, index=test_ids)
         test = part_test if test is None else test.join(part_test)

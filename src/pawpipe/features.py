@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .data import metadata_matrix
+from .io import read_csv
 
 FeatureSets = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -36,7 +37,7 @@ def _rows_match(path: str, ids: np.ndarray, folds: pd.DataFrame, rule: str) -> N
 
 
 def other_experiment(name: str, embeddings: str, folds_csv: str, folds: pd.DataFrame) -> tuple:
-    other = pd.read_csv(folds_csv, dtype={"Id": str})
+    other = read_csv(folds_csv)
     if not (other["Id"].equals(folds["Id"]) and other["fold"].equals(folds["fold"])):
         raise ValueError(
             f"experiment {name!r} was trained on other folds ({folds_csv}); features from "

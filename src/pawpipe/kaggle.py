@@ -14,9 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import pandas as pd
-
-from .io import read_json
+from .io import read_csv, read_json
 from .logs import log
 from .report import check_submission
 
@@ -159,8 +157,8 @@ def submit(
             f"CSV: run `snakemake publish` (package, upload, run the notebook, submit its output). For a "
             f"competition that takes files, set kaggle.route: file"
         )
-    sub = pd.read_csv(submission, dtype={"Id": str})
-    test_ids = pd.read_csv(test_table, dtype={"Id": str})["Id"].tolist()
+    sub = read_csv(submission)
+    test_ids = read_csv(test_table)["Id"].tolist()
     check_submission(sub, test_ids, submission)
     message = message or submission_message(exp, read_json(cv_json))
     out = run_kaggle(["competitions", "submit", "-c", competition, "-f", submission, "-m", message], dry_run=dry_run)

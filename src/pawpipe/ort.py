@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from .cache import open_cache
 from .data import metadata_matrix
-from .io import atomic_path, write_json
+from .io import atomic_path, read_csv, write_json
 from .logs import log
 from .model import PawModel, load_checkpoint
 from .runtime import Inference, batched_predict
@@ -147,7 +146,7 @@ class ExportJob:
 
 def check_sample(job: ExportJob, check_images: int, head_metadata: bool):
     """The first `check_images` validation images of the fold (and their metadata rows)."""
-    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    folds = read_csv(job.folds_csv)
     rows = np.flatnonzero(folds["fold"].to_numpy() == job.fold)[:check_images]
     images = np.ascontiguousarray(open_cache(job.train_npy)[rows])
     meta = metadata_matrix(job.train_table, folds["Id"].iloc[rows].tolist()) if head_metadata else None

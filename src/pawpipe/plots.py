@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .data import TARGET  # noqa: E402
-from .io import atomic_path, read_json, write_csv  # noqa: E402
+from .io import atomic_path, read_csv, read_json, write_csv  # noqa: E402
 
 HEADS = ("mlp", "svr", "blend")
 
@@ -80,6 +80,6 @@ def make_report_files(
 ) -> None:
     cv = read_json(cv_json)
     rmse_by_fold(cv, out_rmse)
-    oof_scatter(pd.read_csv(oof_csv, dtype={"Id": str}), out_scatter)
+    oof_scatter(read_csv(oof_csv), out_scatter)
     training_curves({k: pd.read_csv(p) for k, p in zip(folds, metrics_csvs, strict=True)}, out_curves)
     write_csv(cv_table(cv), out_table)

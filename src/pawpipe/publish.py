@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import read_json, write_csv
+from .io import read_csv, read_json, write_csv
 from .kaggle import KaggleError, run_kaggle, submission_message
 from .logs import log
 from .report import check_submission
@@ -169,8 +169,8 @@ def fetch_output(kernel: str, out_dir: Path, test_table: str, dry_run: bool, pla
         raise KaggleError(
             f"kernel {kernel} wrote no submission.csv (its output: {sorted(p.name for p in out_dir.iterdir())})"
         )
-    test_ids = pd.read_csv(test_table, dtype={"Id": str})["Id"].tolist()
-    check_submission(pd.read_csv(csv_path, dtype={"Id": str}), test_ids, str(csv_path))
+    test_ids = read_csv(test_table)["Id"].tolist()
+    check_submission(read_csv(csv_path), test_ids, str(csv_path))
     return csv_path
 
 
@@ -266,8 +266,8 @@ def publish(job: PublishJob, r: Route) -> list[str]:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if r.route == "file":
         description = describe(r.exp, cv, r.message, stamp)
-        test_ids = pd.read_csv(job.test_table, dtype={"Id": str})["Id"].tolist()
-        check_submission(pd.read_csv(job.submission, dtype={"Id": str}), test_ids, job.submission)
+        test_ids = read_csv(job.test_table)["Id"].tolist()
+        check_submission(read_csv(job.submission), test_ids, job.submission)
         args = ["competitions", "submit", "-c", r.competition, "-f", job.submission, "-m", description]
         kaggle_out(args, r.dry_run, r.plan)
         read_score(job, r, cv, description, None, None)

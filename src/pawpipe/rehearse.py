@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from .io import atomic_path, read_json, write_json
+from .io import atomic_path, read_csv, read_json, write_json
 from .logs import log
 
 # What the notebook must run without: the pipeline's tools, training-only libraries and the SVR backends.
@@ -96,7 +95,7 @@ def run_kernel(kernel: Path, inputs: Path, work: Path, blocked: list[str], devic
 
 
 def compare(kernel_csv: Path, pipeline_csv: Path, tolerance: float) -> float:
-    ours, theirs = pd.read_csv(kernel_csv, dtype={"Id": str}), pd.read_csv(pipeline_csv, dtype={"Id": str})
+    ours, theirs = read_csv(kernel_csv), read_csv(pipeline_csv)
     if ours["Id"].tolist() != theirs["Id"].tolist():
         raise RehearsalError(f"{kernel_csv}: its Ids differ from {pipeline_csv}'s (order or content)")
     diff = float(np.abs(ours["Pawpularity"].to_numpy() - theirs["Pawpularity"].to_numpy()).max())

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .data import TARGET, DataError
-from .io import read_json, write_csv, write_json
+from .io import read_csv, read_json, write_csv, write_json
 from .logs import log
 from .metrics import rmse
 
@@ -52,8 +52,8 @@ def cv_report(job: CVJob) -> dict:
     The headline `blend` is cross-fitted (see pawpipe.blend); `blend_in_sample` is the optimistic
     figure whose weights were fitted on the rows it is scored on.
     """
-    oof = pd.concat([pd.read_csv(p, dtype={"Id": str}) for p in job.oof_csvs], ignore_index=True)
-    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    oof = pd.concat([read_csv(p) for p in job.oof_csvs], ignore_index=True)
+    folds = read_csv(job.folds_csv)
     if sorted(oof["Id"]) != sorted(folds["Id"]):
         raise ValueError("out-of-fold rows do not cover every training row exactly once; rerun the missing folds")
     target = oof[TARGET].to_numpy(float)
@@ -135,10 +135,10 @@ def check_submission(sub: pd.DataFrame, test_ids: list[str], where: str = "submi
 
 def make_submission(*, test_csvs: list[str], test_table: str, out_csv: str) -> pd.DataFrame:
     """Mean of the folds' blended test predictions, clipped to [1, 100], in test.csv's Id order."""
-    test_ids = pd.read_csv(test_table, dtype={"Id": str})["Id"].tolist()
+    test_ids = read_csv(test_table)["Id"].tolist()
     preds = []
     for p in test_csvs:
-        df = pd.read_csv(p, dtype={"Id": str}).set_index("Id")
+        df = read_csv(p).set_index("Id")
         if set(df.index) != set(test_ids) or len(df) != len(test_ids):
             raise ValueError(f"{p}: its Ids differ from {test_table}; rerun that fold's embed stage")
         preds.append(df.loc[test_ids, "blend"].to_numpy(float))

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .data import TARGET
 from .features import FeatureInputs, combine, load_feature_sets
-from .io import read_json, write_csv, write_json
+from .io import read_csv, read_json, write_csv, write_json
 from .logs import log
 from .metrics import rmse
 from .svr_model import PortableSVR
@@ -179,7 +179,7 @@ class SVRJob:
 
 def fit_fold(job: SVRJob, cfg: SVRConfig) -> dict[str, Any]:
     """The SVR on all enabled feature sets together (saved), and for the report on each set alone."""
-    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    folds = read_csv(job.folds_csv)
     sets = load_feature_sets(job.inputs, folds, cfg.features)
     if job.tuning:
         best = read_json(job.tuning)["best"]

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from .cache import open_cache
 from .data import TARGET, metadata_matrix
-from .io import atomic_path, publish, write_csv
+from .io import atomic_path, publish, read_csv, write_csv
 from .logs import log
 from .metrics import rmse
 from .model import PawModel, count_parameters, create_model, resolve_normalization
@@ -216,7 +216,7 @@ def config_digest(obj: Any) -> str:
 
 
 def load_fold_data(job: FoldJob, head_metadata: bool) -> FoldData:
-    folds = pd.read_csv(job.folds_csv, dtype={"Id": str})
+    folds = read_csv(job.folds_csv)
     images = open_cache(job.cache_npy)
     if len(images) != len(folds):
         raise ValueError(

@@ -7,11 +7,10 @@ import time
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 
 from .data import TARGET
 from .features import FeatureInputs, combine, load_feature_sets
-from .io import write_json
+from .io import read_csv, write_json
 from .logs import log
 from .metrics import rmse
 from .svr import SVRConfig, fit_target, run_fits, select_backend
@@ -20,7 +19,7 @@ from .svr import SVRConfig, fit_target, run_fits, select_backend
 def tune_svr(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, out_json: str) -> dict:
     """Every (C, epsilon) of svr.grid fitted on every fold (`fold_inputs` in fold order); scikit-learn
     fits run in parallel over svr.threads processes."""
-    folds = pd.read_csv(folds_csv, dtype={"Id": str})
+    folds = read_csv(folds_csv)
     fold_ids = sorted(folds["fold"].unique())
     y = folds[TARGET].to_numpy(np.float64)
     features = [combine(load_feature_sets(inputs, folds, cfg.features))[0] for inputs in fold_inputs]
