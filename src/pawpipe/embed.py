@@ -65,6 +65,14 @@ class EmbedSettings:
             channels_last=train["channels_last"],
         )
 
+    @classmethod
+    def for_job(cls, embed: dict, amp: str, threads: int) -> EmbedSettings:
+        """In a workflow job: the rule's embed params and amp, with the runtime settings it was handed."""
+        from .config import job_runtime
+
+        how = job_runtime()
+        return cls.from_config({**embed, **how["embed"]}, {"amp": amp, **how["train"]}, threads)
+
 
 @dataclass(frozen=True)
 class EmbedJob:

@@ -1,14 +1,10 @@
-from pawpipe.config import job_runtime
 from pawpipe.embed import EmbedJob, EmbedSettings, embed_fold
 from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
 from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821
-how = job_runtime()
-settings = EmbedSettings.from_config(
-    {**sm.params.embed, **how["embed"]}, {"amp": sm.params.amp, **how["train"]}, sm.threads
-)
+settings = EmbedSettings.for_job(sm.params.embed, sm.params.amp, sm.threads)
 job = EmbedJob(
     fold=sm.params.fold,
     checkpoint=sm.input.checkpoint,

@@ -1,14 +1,10 @@
-from pawpipe.config import job_runtime
 from pawpipe.embed import EmbedSettings
 from pawpipe.gpus import job_gpu
 from pawpipe.logits import LogitsJob, imagenet_logits
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
-how = job_runtime()
-settings = EmbedSettings.from_config(
-    {**sm.params.embed, **how["embed"]}, {"amp": sm.params.amp, **how["train"]}, sm.threads
-)
+settings = EmbedSettings.for_job(sm.params.embed, sm.params.amp, sm.threads)
 job = LogitsJob(
     train_npy=sm.input.train_npy,
     test_npy=sm.input.test_npy,
