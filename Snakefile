@@ -1,7 +1,7 @@
 # pawpipe: Pawpularity from pet photos. Swin + MLP head (BCE), SVR on frozen embeddings, blend.
 #
 # Rules by stage: data.smk (demo_data, check_data, folds, cache), train.smk (check_weights, train),
-# embed.smk (export_onnx, embed, imagenet_logits), svr.smk (svr_tune, svr), blend.smk (blend, cv,
+# embed.smk (export_onnx, embed, extract), svr.smk (svr_tune, svr_select, svr), blend.smk (blend, cv,
 # submission, plots), ensemble.smk, kaggle.smk. What a result depends on reaches rules as params;
 # how a job runs (the schema's x-runtime keys) reaches jobs at run time and reruns nothing.
 #
@@ -14,7 +14,8 @@
 #   models/{exp}/fold{k}/best.pt metrics.csv              train (resume state in fold{k}/state/)
 #   models/{exp}/fold{k}/model.onnx onnx.json             export_onnx (embed.engine: onnx), checked vs PyTorch
 #   models/{exp}/fold{k}/embeddings.npz mlp_oof.csv mlp_test.csv    embed
-#   models/{exp}/imagenet_logits.npz                      imagenet_logits (svr.features.logits)
+#   models/{exp}/extract/{name}.parquet .json             extract: a frozen extractor's features (train + test)
+#   models/{exp}/svr_selection.json                       svr_select: forward selection of feature sets
 #   models/{exp}/fold{k}/svr.npz svr.json svr_oof.csv svr_test.csv  svr (svr_tuning.json: svr_tune)
 #   models/{exp}/fold{k}/blend.json blend_oof.csv blend_test.csv    blend (weights cross-fitted for the CV)
 #   models/{exp}/cv.json oof.csv                          cv: CV report over all out-of-fold rows

@@ -44,7 +44,7 @@ def fold_data(tmp_path):
     return tmp_path
 
 
-FEATURES = {"embedding": True, "metadata": True, "logits": False, "experiments": []}
+FEATURES = {"embedding": True, "metadata": True, "experiments": []}
 
 
 def fold_job(d, k=0, tuning=None, name="svr"):
@@ -125,32 +125,168 @@ def test_other_experiments_must_share_the_folds(fold_data):
     assert list(load_feature_sets(inputs, folds, use)) == ["embedding", "exp:b"]
 
 
-def test_imagenet_logits_come_from_the_pretrained_classifier(tmp_path):
+def test_an_extractor_computes_what_timms_own_preprocessing_and_model_give(tmp_path):
+    """Real JPEG files of mixed shapes; weights from a local file; the table has every train and test
+    Id once, and each row equals timm's own eval transform (resize, centre crop, normalise) and model."""
     import timm
     import torch
+    from PIL import Image
     from safetensors.torch import save_file
 
-    from conftest import load_config
-    from pawpipe.config import resolve_model_args
-    from pawpipe.embed import EmbedSettings
-    from pawpipe.logits import LogitsJob, imagenet_logits
+    from pawpipe.extract import ExtractJob, ExtractSettings, create_extractor, extract
 
-    cfg = load_config()
-    args = resolve_model_args(cfg["backbone"], cfg["head"], 64)
-    source = timm.create_model(args["name"], pretrained=False, **args["kwargs"]).eval()
-    save_file(source.state_dict(), tmp_path / "w.safetensors")
     rng = np.random.default_rng(0)
     for split, n in (("train", 5), ("test", 3)):
-        np.save(tmp_path / f"{split}.npy", rng.integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8))
-        (tmp_path / f"{split}.json").write_text(json.dumps({"ids": [f"{split}{i}" for i in range(n)]}))
-    job = LogitsJob(*(str(tmp_path / f) for f in ("train.npy", "test.npy", "train.json", "test.json", "logits.npz")))
-    settings = EmbedSettings("torch", "cpu", "off", 1, 4, False, False, False)
-    imagenet_logits(job, {**args, "pretrained": True, "weights": str(tmp_path / "w.safetensors")}, settings)
-    out = np.load(tmp_path / "logits.npz")
-    assert out["train"].shape == (5, 1000) and out["test"].shape == (3, 1000)
-    data_cfg = timm.data.resolve_model_data_config(source)
-    mean, std = np.array(data_cfg["mean"]), np.array(data_cfg["std"])
-    x = (np.load(tmp_path / "test.npy").astype(np.float32) / 255 - mean) / std
+        (tmp_path / split).mkdir()
+        ids = [f"{split}{i}" for i in range(n)]
+        for i, image_id in enumerate(ids):
+            w, h = (120, 90) if i % 2 else (90, 120)
+            Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)).save(
+                tmp_path / split / f"{image_id}.jpg"
+            )
+        pd.DataFrame({"Id": ids}).to_csv(tmp_path / f"{split}.csv", index=False)
+    spec = {
+        "name": "vit",
+        "model": "test_vit.r160_in1k",
+        "pretrained": True,
+        "kwargs": {},
+        "take": ["embedding", "logits"],
+    }
+    source = create_extractor({**spec, "pretrained": False}, seed=7)
+    save_file(source.state_dict(), tmp_path / "w.safetensors")
+    job = ExtractJob(str(tmp_path), str(tmp_path / "train.csv"), str(tmp_path / "test.csv"),
+                     str(tmp_path / "vit.parquet"), str(tmp_path / "vit.json"))  # fmt: skip
+    info = extract(
+        job, {**spec, "weights": str(tmp_path / "w.safetensors")}, 0, ExtractSettings("cpu", "off", 1, 2, False)
+    )
+    table = pd.read_parquet(tmp_path / "vit.parquet")
+    assert table["Id"].tolist() == [f"train{i}" for i in range(5)] + [f"test{i}" for i in range(3)]
+    assert info["dims"] == {"embedding": 64, "logits": 1000} and info["data_config"]["input_size"] == [3, 160, 160]
+    transform = timm.data.create_transform(**timm.data.resolve_model_data_config(source), is_training=False)
+    with Image.open(tmp_path / "test" / "test1.jpg") as img:
+        x = transform(img.convert("RGB"))[None]
     with torch.no_grad():
-        expected = source(torch.from_numpy(x.transpose(0, 3, 1, 2)).float()).numpy()
-    assert np.allclose(out["test"], expected, atol=1e-4)
+        feats = source.forward_features(x)
+        expected = {"embedding": source.forward_head(feats, pre_logits=True), "logits": source.forward_head(feats)}
+    row = table[table["Id"] == "test1"]
+    for take, values in expected.items():
+        cols = [c for c in table.columns if c.startswith(f"{take}_")]
+        assert np.allclose(row[cols].to_numpy()[0], values.numpy()[0], atol=1e-4), take
+
+
+def extractor_table(path, ids, values, take="embedding"):
+    from pawpipe.extract import feature_frame
+
+    half = len(ids) // 2
+    frame = pd.concat([feature_frame(ids[:half], "train", {take: values[:half]}),
+                       feature_frame(ids[half:], "train", {take: values[half:]})])  # fmt: skip
+    frame.sample(frac=1, random_state=0).to_parquet(path, index=False)  # rows in any order: joined on Id
+
+
+def test_extractor_sets_are_joined_on_id_and_name_a_missing_row(fold_data):
+    from pawpipe.features import FeatureInputs, load_feature_sets
+
+    folds = pd.read_csv(fold_data / "folds.csv", dtype={"Id": str})
+    test_ids = np.load(fold_data / "emb0.npz")["test_ids"].tolist()
+    ids = folds["Id"].tolist() + test_ids
+    values = np.arange(len(ids) * 3, dtype=np.float32).reshape(-1, 3)
+    extractor_table(fold_data / "x.parquet", ids, values)
+    use = {**FEATURES, "metadata": False}
+    inputs = FeatureInputs(str(fold_data / "emb0.npz"), extractors={"x": (str(fold_data / "x.parquet"), ["embedding"])})
+    sets = load_feature_sets(inputs, folds, use)
+    assert list(sets) == ["embedding", "x.embedding"]
+    train, test = sets["x.embedding"]
+    assert np.array_equal(train, values[: len(folds)]) and np.array_equal(test, values[len(folds) :])
+    extractor_table(fold_data / "x.parquet", ids[1:], values[1:])
+    with pytest.raises(ValueError, match=f"x.parquet .train.: no row for Id '{ids[0]}'"):
+        load_feature_sets(inputs, folds, use)
+
+
+@pytest.fixture
+def selection_data(fold_data):
+    """Metadata carries most of the score, the embedding a trace; two extractors carry pure noise."""
+    folds = pd.read_csv(fold_data / "folds.csv", dtype={"Id": str})
+    ids = folds["Id"].tolist() + np.load(fold_data / "emb0.npz")["test_ids"].tolist()
+    rng = np.random.default_rng(1)
+    for name in ("noise1", "noise2"):
+        extractor_table(fold_data / f"{name}.parquet", ids, rng.normal(size=(len(ids), 8)).astype(np.float32))
+    return fold_data
+
+
+def selection_inputs(d, names=("noise1", "noise2")):
+    from pawpipe.features import FeatureInputs
+
+    extractors = {n: (str(d / f"{n}.parquet"), ["embedding"]) for n in names}
+    return [
+        FeatureInputs(str(d / f"emb{k}.npz"), str(d / "train.csv"), str(d / "test.csv"), extractors=extractors)
+        for k in range(3)
+    ]
+
+
+def test_forward_selection_adds_what_helps_and_each_fold_fits_its_own_choice(selection_data):
+    from pawpipe.selection import select_features
+    from pawpipe.svr import SVRJob
+
+    d = selection_data
+    cfg = svr_config(features=FEATURES, select={"enabled": True, "min_gain": 0.05}, threads=2)
+    s = select_features(selection_inputs(d), str(d / "folds.csv"), cfg, str(d / "selection.json"))
+    assert s["candidates"] == ["embedding", "metadata", "noise1.embedding", "noise2.embedding"]
+    assert s["all_rows"]["order"][0] == "metadata" and s["alone"]["metadata"] < s["alone"]["embedding"]
+    steps = s["all_rows"]["steps"]
+    assert set(steps[0]["scores"]) == set(s["candidates"]) and steps[-1]["added"] is False
+    assert all(st["gain"] is None or (st["gain"] > 0.05) == st["added"] for st in steps)
+    assert not any("noise" in n for v in s["folds"].values() for n in v["sets"])
+    assert s["fits"] < 3 * 4 * 4 * 3  # combinations are shared across the four selections
+    # Fold 1's SVR fits what was chosen without fold 1's rows, and reproduces the selection's predictions.
+    job, out = fold_job(d, 1, name="sel")
+    job = SVRJob(**{**job.__dict__, "inputs": selection_inputs(d)[1], "selection": str(d / "selection.json")})
+    result = fit_fold(job, cfg)
+    assert result["features"] == s["folds"]["1"]["sets"]
+    assert "svr[metadata]" not in pd.read_csv(out["oof.csv"]).columns
+
+
+def test_a_selection_among_noise_flatters_itself_and_the_cv_does_not(selection_data, tmp_path):
+    """With only noise to choose from and no minimum gain, the choice on all rows looks better on
+    those rows than the per-fold choices do on rows that did not choose them."""
+    from pawpipe.selection import select_features
+
+    d = selection_data
+    rng = np.random.default_rng(2)
+    folds = pd.read_csv(d / "folds.csv", dtype={"Id": str})
+    ids = folds["Id"].tolist() + np.load(d / "emb0.npz")["test_ids"].tolist()
+    names = [f"n{i}" for i in range(5)]
+    for name in names:
+        extractor_table(d / f"{name}.parquet", ids, rng.normal(size=(len(ids), 4)).astype(np.float32))
+    features = {"embedding": False, "metadata": False, "experiments": []}
+    cfg = svr_config(features=features, select={"enabled": True, "min_gain": 0.0}, threads=2)
+    s = select_features(selection_inputs(d, names), str(d / "folds.csv"), cfg, str(tmp_path / "s.json"))
+    assert s["cv_rmse"] > s["cv_rmse_in_sample"]
+
+
+@pytest.mark.gpu
+def test_on_the_gpu_feature_tables_are_cudf_and_the_selection_agrees(selection_data, tmp_path):
+    """With cuML, the sets are read and joined by cuDF into CuPy matrices (no host copy), and the
+    selection chooses what the scikit-learn run chooses."""
+    from pawpipe.svr import cuml_status
+
+    ok, why = cuml_status()
+    if not ok:
+        pytest.skip(why)
+    import cupy as cp
+
+    from pawpipe.features import load_feature_sets
+    from pawpipe.frames import gpu_lib
+    from pawpipe.selection import select_features
+
+    folds = pd.read_csv(selection_data / "folds.csv", dtype={"Id": str})
+    inputs = selection_inputs(selection_data)
+    sets = load_feature_sets(inputs[0], folds, FEATURES, gpu_lib())
+    assert all(isinstance(a, cp.ndarray) and isinstance(b, cp.ndarray) for a, b in sets.values())
+    host = load_feature_sets(inputs[0], folds, FEATURES)
+    assert all(np.array_equal(cp.asnumpy(sets[n][0]), host[n][0]) for n in host)
+    picks = {}
+    for backend in ("cuml", "sklearn"):
+        cfg = svr_config(features=FEATURES, select={"enabled": True, "min_gain": 0.05}, backend=backend)
+        s = select_features(inputs, str(selection_data / "folds.csv"), cfg, str(tmp_path / f"{backend}.json"))
+        picks[backend] = (s["arrays"], s["all_rows"]["sets"], {k: v["sets"] for k, v in s["folds"].items()})
+    assert picks["cuml"][0] == "gpu" and picks["cuml"][1:] == picks["sklearn"][1:]

@@ -46,6 +46,21 @@ def test_sklearn_head_learns_signal_on_unscaled_features():
     assert rmse < 0.6 * baseline
 
 
+def test_the_standardisation_is_scikit_learns():
+    """pawpipe.frames.standardise runs on numpy or CuPy; on numpy it must equal StandardScaler,
+    a constant column included (its scale stays 1)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from pawpipe.frames import host_lib, standardise
+
+    x, _ = signal_problem()
+    x[:, 2] = 3.0
+    mean, scale, (fit, other) = standardise(host_lib(), x[:200], x[200:])
+    ref = StandardScaler().fit(x[:200])
+    assert np.allclose(mean, ref.mean_) and np.allclose(scale, ref.scale_) and scale[2] == 1.0
+    assert np.allclose(other, ref.transform(x[200:]).astype(np.float32), atol=1e-6)
+
+
 @pytest.mark.gpu
 def test_cuml_matches_sklearn():
     ok, why = cuml_status()

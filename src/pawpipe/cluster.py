@@ -160,9 +160,10 @@ SIZED_BY = {
     "train": ("train.threads", "cluster.train"),
     "export_onnx": ("train.threads", "cluster.infer"),
     "embed": ("train.threads", "cluster.infer"),
-    "imagenet_logits": ("train.threads", "cluster.infer"),
+    "extract": ("train.threads", "cluster.infer"),
     "svr": (None, "cluster.svr"),
     "svr_tune": (None, "cluster.svr"),
+    "svr_select": (None, "cluster.svr"),
 }
 
 

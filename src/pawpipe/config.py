@@ -96,3 +96,17 @@ def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_siz
         "head_metadata": bool(head.get("metadata", False)),
         "image_size": int(image_size),
     }
+
+
+def feature_problems(config: dict[str, Any]) -> list[str]:
+    """What the schema cannot say about the SVR's feature sets: extractor names must be unique, and a
+    feature selection runs with one C and epsilon (svr.grid tunes them for a fixed set)."""
+    problems = []
+    names = [e["name"] for e in config["extractors"]]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"extractors: the name {name!r} is used {names.count(name)} times; give each extractor its own")
+    if config["svr"]["select"]["enabled"] and config["svr"]["grid"]:
+        problems.append(
+            "svr.select.enabled and svr.grid cannot be combined: set svr.grid: null, or switch the selection off"
+        )
+    return problems

@@ -7,6 +7,8 @@ to do, before any long computation starts.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -140,16 +142,18 @@ def metadata_matrix(table: str | Path, ids: list[str]) -> np.ndarray:
     return metadata_features(read_table(table), ids, table)
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
-    """Decode one image to a (size, size, 3) uint8 RGB array, with EXIF orientation applied.
+@contextmanager
+def read_rgb(path: str | Path, draft: tuple[int, int]) -> Iterator[Image.Image]:
+    """One image file as an RGB PIL image, EXIF orientation applied, decoded at no less than `draft`
+    (width, height) where the format can downscale while decoding (JPEG: by 2, 4 or 8).
 
-    Grayscale, RGBA, palette and CMYK images are converted to RGB. Raises DataError naming the
-    file when it cannot be decoded.
+    Grayscale, RGBA, palette and CMYK images are converted to RGB (transparency onto white). Raises
+    DataError naming the file when it cannot be decoded.
     """
     path = Path(path)
     try:
         with Image.open(path) as img:
-            img.draft("RGB", (size, size))  # JPEG: let libjpeg downscale by 2/4/8 while decoding
+            img.draft("RGB", draft)
             img = ImageOps.exif_transpose(img)
             if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
@@ -157,9 +161,14 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
                 img.paste(rgba, mask=rgba.getchannel("A"))
             else:
                 img = img.convert("RGB")
-            img = img.resize((size, size), Image.Resampling.BICUBIC)
-            return np.asarray(img, dtype=np.uint8)
+            yield img
     except UnidentifiedImageError:
         raise DataError([f"{path}: not a readable image; replace the file or drop its row"]) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError([f"{path}: cannot decode ({exc}); replace the file or drop its row"]) from None
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """Decode one image to a (size, size, 3) uint8 RGB array (see read_rgb)."""
+    with read_rgb(path, (size, size)) as img:
+        return np.asarray(img.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)

@@ -1,9 +1,11 @@
-"""Feature sets for the SVR: the fold's embeddings, the 12 metadata columns, the ImageNet logits and
-other experiments' embeddings.
+"""Feature sets for the SVR: the fold's fine-tuned embeddings, the 12 metadata columns, each frozen
+extractor's outputs and other experiments' embeddings.
 
-Each set is a (train rows, test rows) pair of float32 matrices, in folds.csv order and test.csv order.
-The SVR fits on their concatenation and, for the CV report, on each set alone. The files come from
-the rules (FeatureInputs holds the paths they declare); nothing here builds a path.
+Each set is a (train rows, test rows) pair of float32 matrices, in folds.csv order and test.csv order,
+held by an ArrayLib (pawpipe.frames): CuPy on the GPU where cuML fits, numpy otherwise. Extractor
+tables are read and joined on Id by cuDF or pandas. Sets are named `embedding`, `metadata`,
+`{extractor}.embedding`, `{extractor}.logits` and `exp:{experiment}`. The files come from the rules
+(FeatureInputs holds the paths they declare); nothing here builds a path.
 """
 
 from __future__ import annotations
@@ -14,21 +16,39 @@ import numpy as np
 import pandas as pd
 
 from .data import metadata_matrix
+from .frames import ArrayLib, align, host_lib, read_table
 from .io import read_csv
 
-FeatureSets = dict[str, tuple[np.ndarray, np.ndarray]]
+FeatureSets = dict[str, tuple[object, object]]
 
 
 @dataclass(frozen=True)
 class FeatureInputs:
-    """One fold's feature files: its embeddings, the tables (metadata), the logits, and for each
-    other experiment (its embeddings.npz for the same fold, its folds.csv)."""
+    """One fold's feature files: its embeddings, the tables (metadata), each extractor's table (by
+    extractor name, with the outputs it takes), and for each other experiment (its embeddings.npz for
+    the same fold, its folds.csv)."""
 
     embeddings: str
     train_table: str | None = None
     test_table: str | None = None
-    logits: str | None = None
+    extractors: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     others: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_rule(cls, inputs, extractors: list[dict], experiments: list[str], k: int = 0) -> FeatureInputs:
+        """From a job's named inputs (common.smk: get_svr_input, one fold; get_svr_tune_input, every fold,
+        of which the k-th)."""
+
+        def pick(files):
+            return files if isinstance(files, str) else files[k]
+
+        return cls(
+            embeddings=pick(inputs["embeddings"]),
+            train_table=inputs.get("train_table"),
+            test_table=inputs.get("test_table"),
+            extractors={e["name"]: (inputs[f"extract_{e['name']}"], list(e["take"])) for e in extractors},
+            others={e: (pick(inputs[f"exp_{e}"]), inputs[f"exp_{e}_folds"]) for e in experiments},
+        )
 
 
 def _rows_match(path: str, ids: np.ndarray, folds: pd.DataFrame, rule: str) -> None:
@@ -47,31 +67,59 @@ def other_experiment(name: str, embeddings: str, folds_csv: str, folds: pd.DataF
     return e["train"], e["test"]
 
 
-def load_feature_sets(inputs: FeatureInputs, folds: pd.DataFrame, use: dict) -> FeatureSets:
-    """The enabled feature sets (`use` is svr.features), in a fixed order."""
+def take_columns(columns, take: str) -> list[str]:
+    """The columns of one output (`take`: embedding or logits) of an extractor's table, in order."""
+    return [c for c in columns if c.startswith(f"{take}_")]
+
+
+def extractor_sets(lib: ArrayLib, name: str, path: str, takes: list[str], ids: dict[str, list[str]]) -> FeatureSets:
+    """`{name}.{take}` for each output the extractor takes, its rows joined on Id to `ids` per split."""
+    frame = read_table(lib, path)
+    sets = {}
+    for take in takes:
+        cols = take_columns(frame.columns, take)
+        if not cols:
+            raise ValueError(f"{path}: no {take} columns; rerun the extract rule for {name!r}")
+        pair = tuple(lib.matrix(align(lib, frame[["Id", *cols]], ids[s], f"{path} ({s})")) for s in ("train", "test"))
+        sets[f"{name}.{take}"] = pair
+    return sets
+
+
+def load_feature_sets(
+    inputs: FeatureInputs, folds: pd.DataFrame, use: dict, lib: ArrayLib | None = None, read: FeatureSets | None = None
+) -> FeatureSets:
+    """The enabled feature sets (`use` is svr.features; every extractor's outputs), in a fixed order.
+    Extractor sets already in `read` (another fold's: they do not depend on the fold) are not read again."""
+    lib, read = lib or host_lib(), read or {}
     emb = np.load(inputs.embeddings)
     _rows_match(inputs.embeddings, emb["train_ids"], folds, "fold's embed")
-    test_ids = emb["test_ids"].astype(str).tolist()
+    ids = {"train": folds["Id"].tolist(), "test": emb["test_ids"].astype(str).tolist()}
     sets: FeatureSets = {}
     if use["embedding"]:
         sets["embedding"] = (emb["train"], emb["test"])
     if use["metadata"]:
-        train = metadata_matrix(inputs.train_table, folds["Id"].tolist())
-        sets["metadata"] = (train, metadata_matrix(inputs.test_table, test_ids))
-    if use["logits"]:
-        if inputs.logits is None:
-            raise ValueError("svr.features.logits is on but no imagenet_logits.npz was given")
-        lg = np.load(inputs.logits)
-        _rows_match(inputs.logits, lg["train_ids"], folds, "imagenet_logits")
-        sets["logits"] = (lg["train"], lg["test"])
+        sets["metadata"] = (
+            metadata_matrix(inputs.train_table, ids["train"]),
+            metadata_matrix(inputs.test_table, ids["test"]),
+        )
     for name in use["experiments"]:
         sets[f"exp:{name}"] = other_experiment(name, *inputs.others[name], folds)
+    sets = {k: (lib.asarray(a, lib.xp.float32), lib.asarray(b, lib.xp.float32)) for k, (a, b) in sets.items()}
+    for name, (path, takes) in inputs.extractors.items():
+        wanted = [f"{name}.{t}" for t in takes]
+        sets |= (
+            {n: read[n] for n in wanted}
+            if all(n in read for n in wanted)
+            else extractor_sets(lib, name, path, takes, ids)
+        )
     if not sets:
-        raise ValueError("svr.features enables no feature set; turn on at least embedding or metadata")
+        raise ValueError("no SVR feature set: turn on svr.features.embedding or .metadata, or add an extractor")
     return sets
 
 
-def combine(sets: FeatureSets) -> tuple[np.ndarray, np.ndarray]:
-    train = np.concatenate([s[0] for s in sets.values()], axis=1).astype(np.float32)
-    test = np.concatenate([s[1] for s in sets.values()], axis=1).astype(np.float32)
+def combine(sets: FeatureSets, lib: ArrayLib | None = None) -> tuple[object, object]:
+    """The sets side by side, train and test (on the GPU with CuPy)."""
+    xp = (lib or host_lib()).xp
+    train = xp.concatenate([s[0] for s in sets.values()], axis=1).astype(xp.float32)
+    test = xp.concatenate([s[1] for s in sets.values()], axis=1).astype(xp.float32)
     return train, test

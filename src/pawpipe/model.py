@@ -68,31 +68,31 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _unreachable(name: str, why: str) -> RuntimeError:
+def _unreachable(name: str, why: str, key: str = "backbone") -> RuntimeError:
     return RuntimeError(
-        f"pretrained weights for backbone {name!r} cannot be reached ({why}). Download them where there is "
+        f"pretrained weights for {key} model {name!r} cannot be reached ({why}). Download them where there is "
         f"network access (e.g. timm.create_model({name!r}, pretrained=True) fills the Hugging Face cache, or fetch "
-        f"the model's .safetensors from https://huggingface.co/timm), then set backbone.weights: /path/to/file; "
-        f"or set backbone.pretrained: false"
+        f"the model's .safetensors from https://huggingface.co/timm), then set {key}.weights: /path/to/file; "
+        f"or set {key}.pretrained: false"
     )
 
 
-def _create_backbone(args: dict[str, Any], load_pretrained: bool, num_classes: int | None = 0) -> nn.Module:
-    """timm model without its classifier (num_classes=0), or with timm's own head (num_classes=None)."""
-    name, kwargs = args["name"], dict(args.get("kwargs") or {})
+def create_backbone(args: dict[str, Any], load_pretrained: bool, num_classes: int | None = 0) -> nn.Module:
+    """timm model without its classifier (num_classes=0), or with timm's own head (num_classes=None).
+    `args` is the backbone's model_args, or an extractor's (pawpipe.extract.model_args); errors name
+    the config key they came from (args["config_key"], default backbone)."""
+    name, kwargs, key = args["name"], dict(args.get("kwargs") or {}), args.get("config_key", "backbone")
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     pretrained = bool(args.get("pretrained")) and load_pretrained
     weights = args.get("weights")
     if pretrained and weights:
         if not Path(weights).is_file():
-            raise FileNotFoundError(
-                f"backbone.weights: {weights} not found; put the timm checkpoint for {name!r} there"
-            )
+            raise FileNotFoundError(f"{key}.weights: {weights} not found; put the timm checkpoint for {name!r} there")
         # Through timm's own loader, so its checkpoint filtering (e.g. Swin's) and head removal apply.
         kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
     elif pretrained and not _weights_cached(name) and not hub_reachable():
-        raise _unreachable(name, "no network connection to the Hugging Face hub and nothing in its local cache")
+        raise _unreachable(name, "no network connection to the Hugging Face hub and nothing in its local cache", key)
     try:
         return timm.create_model(name, pretrained=pretrained, **kwargs)
     except (RuntimeError, OSError, ValueError) as exc:
@@ -101,18 +101,18 @@ def _create_backbone(args: dict[str, Any], load_pretrained: bool, num_classes: i
         if "size mismatch" in str(exc):
             source = weights or "the Hugging Face hub"
             raise RuntimeError(
-                f"the pretrained weights for {name!r} from {source} do not fit the model that backbone.kwargs "
+                f"the pretrained weights for {name!r} from {source} do not fit the model that {key}.kwargs "
                 f"{dict(args.get('kwargs') or {})} builds: {str(exc)[:300]}. Remove or correct the shape keys "
-                f"(img_size, window_size, embed_dim, depths, num_heads) in backbone.kwargs"
+                f"(img_size, window_size, embed_dim, depths, num_heads) in {key}.kwargs"
             ) from exc
-        raise _unreachable(name, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+        raise _unreachable(name, f"{type(exc).__name__}: {str(exc)[:300]}", key) from exc
 
 
 def create_model(args: dict[str, Any], *, load_pretrained: bool = True) -> PawModel:
     """Build the model from `model_args`. `load_pretrained=False` when weights follow from a checkpoint."""
     from .finetune import apply_finetune
 
-    backbone = apply_finetune(_create_backbone(args, load_pretrained), args.get("finetune"))
+    backbone = apply_finetune(create_backbone(args, load_pretrained), args.get("finetune"))
     meta_dim = len(METADATA) if args.get("head_metadata") else 0
     return PawModel(backbone, hidden=int(args["head_hidden"]), dropout=float(args["head_dropout"]), meta_dim=meta_dim)
 
@@ -153,11 +153,6 @@ def check_pretrained(args: dict[str, Any]) -> dict[str, Any]:
     """Load the pretrained backbone once, early: a missing file or hub fails before any training."""
     if not args.get("pretrained"):
         return {"pretrained": False}
-    backbone = _create_backbone(args, load_pretrained=True)
+    backbone = create_backbone(args, load_pretrained=True)
     n = sum(p.numel() for p in backbone.parameters())
     return {"pretrained": True, "name": args["name"], "weights": args.get("weights") or "hub", "parameters": n}
-
-
-def create_classifier(args: dict[str, Any]) -> nn.Module:
-    """The pretrained network with its original (e.g. ImageNet-1k) head: the `logits` feature set."""
-    return _create_backbone(args, load_pretrained=True, num_classes=None)

@@ -27,6 +27,22 @@ class CVJob:
     out_json: str
     out_oof: str
     tuning_json: str | None = None
+    selection_json: str | None = None
+
+
+def selection_summary(path: str) -> dict:
+    """What cv.json says of a feature selection: each fold's sets (chosen on the other folds' OOF rows,
+    so the CV stays honest), each set alone, and the choice on all rows (labelled optimistic)."""
+    s = read_json(path)
+    return {
+        "folds": {k: v["sets"] for k, v in s["folds"].items()},
+        "alone": s["alone"],
+        "svr_cv_rmse": s["cv_rmse"],
+        "all_rows": {"sets": s["all_rows"]["sets"], "svr_rmse": s["cv_rmse_in_sample"]},
+        "notes": {
+            "all_rows": "optimistic: chosen and scored on the same rows; the submission uses each fold's own sets"
+        },
+    }
 
 
 def fold_rows(job: CVJob) -> list[dict]:
@@ -74,6 +90,8 @@ def cv_report(job: CVJob) -> dict:
     }
     if job.tuning_json:
         report["svr_tuning"] = read_json(job.tuning_json)["best"]
+    if job.selection_json:
+        report["svr_selection"] = selection_summary(job.selection_json)
     write_csv(oof.sort_values(["fold", "Id"]), job.out_oof)
     write_json(report, job.out_json)
     log.info("\n%s", format_cv_table(report))
@@ -103,7 +121,21 @@ def format_cv_table(report: dict) -> str:
     if "svr_tuning" in report:
         b = report["svr_tuning"]
         lines.append(f"SVR tuned on OOF RMSE: C={b['C']:g}, epsilon={b['epsilon']:g}")
+    if "svr_selection" in report:
+        lines += format_selection(report["svr_selection"])
     return "\n".join(lines)
+
+
+def format_selection(sel: dict) -> list[str]:
+    alone = ", ".join(f"{k} {v:.3f}" for k, v in sel["alone"].items())
+    per_fold = "; ".join(f"{k}: {'+'.join(v)}" for k, v in sel["folds"].items())
+    a = sel["all_rows"]
+    return [
+        f"SVR on each feature set alone: {alone}",
+        f"SVR feature sets by forward selection, per fold on the other folds' OOF rows: {per_fold}",
+        f"  chosen on all rows (optimistic, scored on the rows that chose it): {'+'.join(a['sets'])}, "
+        f"SVR {a['svr_rmse']:.3f}",
+    ]
 
 
 def check_submission(sub: pd.DataFrame, test_ids: list[str], where: str = "submission") -> None:

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import StandardScaler
 
 from .data import TARGET
 from .features import FeatureInputs, combine, load_feature_sets
+from .frames import lib_for, standardise
 from .io import read_csv, read_json, write_csv, write_json
 from .logs import log
 from .metrics import rmse
@@ -34,6 +34,7 @@ class SVRConfig:
     cache_size: float
     clip_target: float | None
     features: dict
+    select: dict
     grid: dict | None
 
 
@@ -75,24 +76,34 @@ def _make_svr(backend: str, cfg: SVRConfig):
     return SVR(**kwargs)
 
 
+@dataclass
+class Standardisation:
+    """A fitted standardisation, with StandardScaler's attribute names (read by PortableSVR)."""
+
+    mean_: object
+    scale_: object
+    var_: object
+
+    def transform(self, x):
+        """Standardised x (float64), in x's own array library."""
+        return (x - self.mean_) / self.scale_
+
+
 class SVRHead:
-    """Standardise features, then SVR; predictions as float64 numpy arrays on the 1..100 scale."""
+    """Standardise features, then SVR; predictions as float64 numpy arrays on the 1..100 scale.
+
+    Features come as arrays of the backend's library (pawpipe.frames): CuPy for cuML, so a GPU fit
+    standardises and fits where the features already are; numpy for scikit-learn."""
 
     def __init__(self, backend: str, cfg: SVRConfig):
         self.backend, self.cfg = backend, cfg
-        self.scaler = StandardScaler()
         self.model = _make_svr(backend, cfg)
 
-    def _to_device(self, x: np.ndarray):
-        if self.backend == "cuml":
-            import cupy as cp  # stay on the GPU from here to the prediction: no round trips
-
-            return cp.asarray(x, dtype=cp.float32)
-        return x
-
-    def fit(self, x: np.ndarray, y: np.ndarray) -> SVRHead:
-        xs = self.scaler.fit_transform(x).astype(np.float32)
-        self.model.fit(self._to_device(xs), self._to_device(np.asarray(y, np.float32)))
+    def fit(self, x, y) -> SVRHead:
+        lib = lib_for(self.backend)
+        mean, scale, (xs,) = standardise(lib, x)
+        self.scaler = Standardisation(mean, scale, lib.xp.asarray(x, dtype=lib.xp.float64).var(axis=0))
+        self.model.fit(xs, lib.asarray(y, lib.xp.float32))
         return self
 
     def portable(self) -> PortableSVR:
@@ -120,7 +131,7 @@ class SVRHead:
         head._portable = portable
         return head
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x) -> np.ndarray:
         """From the portable arrays, as the Kaggle notebook predicts, so that both give the same numbers;
         computed on the GPU (CuPy) where cuML fitted it."""
         if self.backend == "cuml":
@@ -175,25 +186,40 @@ class SVRJob:
     out_test: str
     out_summary: str
     tuning: str | None = None
+    selection: str | None = None  # svr_selection.json, with svr.select.enabled
+
+
+def fold_feature_sets(job: SVRJob, folds: pd.DataFrame, cfg: SVRConfig, lib) -> tuple[dict, bool]:
+    """The fold's feature sets: all enabled ones, or those forward selection chose for this fold on the
+    other folds' OOF rows; and whether to fit each set alone for the report (not after a selection,
+    whose first step already scored each set alone)."""
+    sets = load_feature_sets(job.inputs, folds, cfg.features, lib)
+    if not job.selection:
+        return sets, len(sets) > 1
+    chosen = read_json(job.selection)["folds"][str(job.fold)]["sets"]
+    log.info("fold %d: feature sets %s, chosen on the other folds' OOF rows (%s)", job.fold, chosen, job.selection)
+    return {name: sets[name] for name in chosen}, False
 
 
 def fit_fold(job: SVRJob, cfg: SVRConfig) -> dict[str, Any]:
-    """The SVR on all enabled feature sets together (saved), and for the report on each set alone."""
+    """The SVR on the fold's feature sets together (saved), and for the report on each set alone."""
     folds = read_csv(job.folds_csv)
-    sets = load_feature_sets(job.inputs, folds, cfg.features)
     if job.tuning:
         best = read_json(job.tuning)["best"]
         cfg = replace(cfg, C=best["C"], epsilon=best["epsilon"])
         log.info("fold %d: C=%g, epsilon=%g from %s", job.fold, cfg.C, cfg.epsilon, job.tuning)
     backend = select_backend(cfg, f"fold {job.fold}")
-    val = folds["fold"].to_numpy() == job.fold
+    lib = lib_for(backend)
+    sets, alone = fold_feature_sets(job, folds, cfg, lib)
+    val_host = folds["fold"].to_numpy() == job.fold
+    val = lib.asarray(val_host)
     y = folds[TARGET].to_numpy(np.float64)
-    components = {"pred": combine(sets)}
-    if len(sets) > 1:
+    components = {"pred": combine(sets, lib)}
+    if alone:
         components.update({f"svr[{name}]": pair for name, pair in sets.items()})
-    tasks = [(cfg, x[~val], fit_target(y[~val], cfg), x[val], x_test) for x, x_test in components.values()]
+    tasks = [(cfg, x[~val], fit_target(y[~val_host], cfg), x[val], x_test) for x, x_test in components.values()]
     fits = dict(zip(components, run_fits(backend, cfg.threads, tasks), strict=True))
-    oof = folds.loc[val, ["Id", "fold", TARGET]].copy()
+    oof = folds.loc[val_host, ["Id", "fold", TARGET]].copy()
     test = pd.DataFrame({"Id": np.load(job.inputs.embeddings)["test_ids"]})
     for name, fit in fits.items():
         oof[name], test[name] = fit["preds"]
@@ -202,7 +228,7 @@ def fit_fold(job: SVRJob, cfg: SVRConfig) -> dict[str, Any]:
     main["head"].save(job.out_model)
     write_csv(oof, job.out_oof)
     write_csv(test, job.out_test)
-    score = rmse(oof["pred"], y[val])
+    score = rmse(oof["pred"], y[val_host])
     log.info(
         "fold %d: SVR on %s (%d features) fit %.2fs, predict %.2fs; OOF RMSE %.4f",
         job.fold, "+".join(sets), components["pred"][0].shape[1], main["fit_s"], main["predict_s"], score,
@@ -210,6 +236,7 @@ def fit_fold(job: SVRJob, cfg: SVRConfig) -> dict[str, Any]:
     summary = {
         "fold": job.fold,
         "backend": backend,
+        "arrays": lib.name,
         "rmse": score,
         "fit_s": main["fit_s"],
         "predict_s": main["predict_s"],

@@ -149,7 +149,10 @@ class PortableSVR:
 
         `xp` is the array library (numpy; or torch or cupy, whose functions used here have numpy's
         names) and `asarray` puts a float64 numpy array where it computes (e.g. on a GPU)."""
-        xs = self.standardise(x).astype(np.float64)
+        if isinstance(x, np.ndarray) or not hasattr(x, "__cuda_array_interface__"):
+            xs = self.standardise(x).astype(np.float64)
+        else:  # already on the GPU (CuPy): standardised there, no round trip through the host
+            xs = ((x.astype("float64") - asarray(self.mean)) / asarray(self.scale)).astype("float32").astype("float64")
         sv, coef = asarray(self.support_vectors), asarray(self.dual_coef)
         out = [to_numpy(self._kernel(asarray(xs[i : i + chunk]), sv, xp) @ coef) for i in range(0, len(xs), chunk)]
         return (np.concatenate(out) if out else np.zeros(0)) + self.intercept

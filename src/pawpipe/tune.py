@@ -10,6 +10,7 @@ import numpy as np
 
 from .data import TARGET
 from .features import FeatureInputs, combine, load_feature_sets
+from .frames import lib_for
 from .io import read_csv, write_json
 from .logs import log
 from .metrics import rmse
@@ -22,15 +23,17 @@ def tune_svr(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, o
     folds = read_csv(folds_csv)
     fold_ids = sorted(folds["fold"].unique())
     y = folds[TARGET].to_numpy(np.float64)
-    features = [combine(load_feature_sets(inputs, folds, cfg.features))[0] for inputs in fold_inputs]
     backend = select_backend(cfg, "tuning")
+    lib = lib_for(backend)
+    features = [combine(load_feature_sets(inputs, folds, cfg.features, lib), lib)[0] for inputs in fold_inputs]
     trials = [
         replace(cfg, C=float(C), epsilon=float(e)) for C, e in itertools.product(cfg.grid["C"], cfg.grid["epsilon"])
     ]
     tasks = []
     for trial, (k, x) in itertools.product(trials, zip(fold_ids, features, strict=True)):
         val = folds["fold"].to_numpy() == k
-        tasks.append((trial, x[~val], fit_target(y[~val], trial), x[val]))
+        mask = lib.asarray(val)
+        tasks.append((trial, x[~mask], fit_target(y[~val], trial), x[mask]))
     t0 = time.perf_counter()
     fits = iter(run_fits(backend, cfg.threads, tasks))
     results = []

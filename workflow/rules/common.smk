@@ -29,7 +29,7 @@ os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
 TORCH_ENV = "../../envs/torch.yaml"
 RAPIDS_ENV = "../../envs/rapids.yaml"
 
-from pawpipe.config import export_runtime, load_schema, split_config
+from pawpipe.config import export_runtime, feature_problems, load_schema, split_config
 
 # What a result depends on reaches rules as params (WHAT); how a job runs (the schema's x-runtime
 # keys: workers, threads, batch sizes for inference, compile, device) reaches every job through the
@@ -38,6 +38,8 @@ WHAT, HOW = split_config(
     config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 )
 export_runtime(HOW)
+if feature_problems(config):
+    raise ValueError("config: " + "; ".join(feature_problems(config)))
 
 EXP = config["exp"]
 DATA = config["data"]["dir"].rstrip("/")
@@ -49,6 +51,7 @@ wildcard_constraints:
     exp=re.escape(EXP),
     fold="|".join(str(k) for k in FOLDS),
     split="train|test",
+    extractor="|".join(re.escape(e["name"]) for e in config["extractors"]) or "(?!)",
 
 
 def is_demo():
@@ -135,13 +138,18 @@ def get_svr_env():
     return RAPIDS_ENV if config["svr"]["backend"] == "cuml" else TORCH_ENV
 
 
+def get_extractor(name):
+    """One entry of `extractors`, by name."""
+    return {e["name"]: e for e in WHAT["extractors"]}[name]
+
+
 def get_svr_features_input(exp, folds):
-    """Tables for the metadata feature set; the logits; other experiments' embeddings for `folds`."""
+    """Tables for the metadata feature set; each extractor's table; other experiments' embeddings for `folds`."""
     inputs = {}
     if config["svr"]["features"]["metadata"]:
         inputs.update(train_table=get_table("train"), test_table=get_table("test"))
-    if config["svr"]["features"]["logits"]:
-        inputs["logits"] = f"models/{exp}/imagenet_logits.npz"
+    for e in config["extractors"]:
+        inputs[f"extract_{e['name']}"] = f"models/{exp}/extract/{e['name']}.parquet"
     for other in config["svr"]["features"]["experiments"]:
         inputs[f"exp_{other}"] = [f"models/{other}/fold{k}/embeddings.npz" for k in folds]
         inputs[f"exp_{other}_folds"] = f"models/{other}/folds.csv"
@@ -156,15 +164,22 @@ def get_svr_input(wildcards):
     }
     if config["svr"]["grid"]:
         inputs["tuning"] = f"models/{wildcards.exp}/svr_tuning.json"
+    if is_selecting():
+        inputs["selection"] = f"models/{wildcards.exp}/svr_selection.json"
     return inputs
 
 
 def get_svr_tune_input(wildcards):
+    """Every fold's feature files: for svr_tune and svr_select."""
     return {
         "embeddings": get_fold_files("embeddings.npz"),
         "folds": f"models/{wildcards.exp}/folds.csv",
         **get_svr_features_input(wildcards.exp, FOLDS),
     }
+
+
+def is_selecting():
+    return config["svr"]["select"]["enabled"]
 
 
 def get_cv_input(wildcards):
@@ -176,6 +191,8 @@ def get_cv_input(wildcards):
     }
     if config["svr"]["grid"]:
         inputs["tuning"] = f"models/{wildcards.exp}/svr_tuning.json"
+    if is_selecting():
+        inputs["selection"] = f"models/{wildcards.exp}/svr_selection.json"
     return inputs
 
 
@@ -217,7 +234,7 @@ def get_train_config():
 
 def get_inference_config():
     """What the code-competition package needs to predict like the pipeline does."""
-    return {**get_train_config(), **{k: WHAT[k] for k in ("embed", "svr", "blend")}}
+    return {**get_train_config(), **{k: WHAT[k] for k in ("embed", "svr", "blend", "extractors")}}
 
 
 def is_kaggle_dry_run():

@@ -55,17 +55,18 @@ rule embed:
         "../scripts/embed.py"
 
 
-rule imagenet_logits:
+rule extract:
     input:
-        train_npy="models/{exp}/cache/train.npy",
-        test_npy="models/{exp}/cache/test.npy",
-        train_index="models/{exp}/cache/train.json",
-        test_index="models/{exp}/cache/test.json",
-        weights=get_pretrained_check,
+        train_table=get_table("train"),
+        test_table=get_table("test"),
+        train_images=f"{DATA}/train",
+        test_images=f"{DATA}/test",
+        check="models/{exp}/data_check.json",
     output:
-        "models/{exp}/imagenet_logits.npz",
+        table="models/{exp}/extract/{extractor}.parquet",
+        info="models/{exp}/extract/{extractor}.json",
     log:
-        "models/{exp}/logs/imagenet_logits.log",
+        "models/{exp}/logs/extract_{extractor}.log",
     conda:
         TORCH_ENV
     threads: config["train"]["threads"]
@@ -75,8 +76,10 @@ rule imagenet_logits:
         runtime=get_cluster_runtime("infer"),
         gpu_model=get_gpu_model(gpu_request()),
     params:
-        model_args=get_model_args(),
+        data_dir=lambda w, input: os.path.dirname(input.train_table),
+        extractor=lambda w: get_extractor(w.extractor),
+        seed=config["seed"],
         embed=WHAT["embed"],
         amp=WHAT["train"]["amp"],
     script:
-        "../scripts/imagenet_logits.py"
+        "../scripts/extract.py"

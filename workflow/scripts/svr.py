@@ -7,22 +7,16 @@ from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821
 cfg = SVRConfig(**{**sm.params.svr, **job_runtime()["svr"], "threads": sm.threads})
-others = {e: (sm.input[f"exp_{e}"][0], sm.input[f"exp_{e}_folds"]) for e in cfg.features["experiments"]}
 job = SVRJob(
     fold=sm.params.fold,
     folds_csv=sm.input.folds,
-    inputs=FeatureInputs(
-        embeddings=sm.input.embeddings,
-        train_table=sm.input.get("train_table"),
-        test_table=sm.input.get("test_table"),
-        logits=sm.input.get("logits"),
-        others=others,
-    ),
+    inputs=FeatureInputs.from_rule(sm.input, sm.params.extractors, cfg.features["experiments"]),
     out_model=sm.output.model,
     out_oof=sm.output.oof,
     out_test=sm.output.test,
     out_summary=sm.output.summary,
     tuning=sm.input.get("tuning"),
+    selection=sm.input.get("selection"),
 )
 with (
     job_logging(sm.log[0]),

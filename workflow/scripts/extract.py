@@ -1,0 +1,17 @@
+from pawpipe.embed import EmbedSettings
+from pawpipe.extract import ExtractJob, ExtractSettings, extract
+from pawpipe.gpus import job_gpu
+from pawpipe.logs import job_logging
+
+sm = snakemake  # noqa: F821
+embed = EmbedSettings.for_job(sm.params.embed, sm.params.amp, sm.threads)
+settings = ExtractSettings(embed.device, embed.amp, embed.threads, embed.batch_size, embed.hflip)
+job = ExtractJob(
+    data_dir=sm.params.data_dir,
+    train_table=sm.input.train_table,
+    test_table=sm.input.test_table,
+    out_table=sm.output.table,
+    out_info=sm.output.info,
+)
+with job_logging(sm.log[0]), job_gpu(settings.device, uses_gpu=sm.resources.gpu > 0):
+    extract(job, sm.params.extractor, sm.params.seed, settings)

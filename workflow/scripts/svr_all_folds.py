@@ -1,0 +1,18 @@
+# The rules that fit SVRs over every fold at once: svr_tune (C and epsilon) and svr_select (feature sets).
+from pawpipe.config import job_runtime
+from pawpipe.features import FeatureInputs
+from pawpipe.gpus import job_gpu
+from pawpipe.logs import job_logging
+from pawpipe.selection import select_features
+from pawpipe.svr import SVRConfig
+from pawpipe.tune import tune_svr
+
+sm = snakemake  # noqa: F821
+cfg = SVRConfig(**{**sm.params.svr, **job_runtime()["svr"], "threads": sm.threads})
+experiments = cfg.features["experiments"]
+fold_inputs = [
+    FeatureInputs.from_rule(sm.input, sm.params.extractors, experiments, k) for k in range(len(sm.input.embeddings))
+]
+run = {"svr_tune": tune_svr, "svr_select": select_features}[sm.rule]
+with job_logging(sm.log[0]), job_gpu(uses_gpu=sm.resources.gpu > 0):
+    run(fold_inputs, sm.input.folds, cfg, sm.output[0])
