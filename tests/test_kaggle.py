@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pandas as pd
@@ -105,3 +106,43 @@ def test_packaged_kernel_reproduces_the_pipeline_submission_offline(pipeline_run
     assert (kernel["Pawpularity"] - pipeline["Pawpularity"]).abs().max() < 0.05  # kaggle.rehearsal_tolerance
     out32 = run_packaged_kernel(work, "tiny", tmp_path / "fp32", "--config", "kaggle={weights_dtype: float32}")
     assert out32.read_bytes() == (work / "submissions/tiny/submission.csv").read_bytes()
+
+
+MICRO_EXTRACTORS = [
+    {"name": "vit", "model": "test_vit.r160_in1k", "pretrained": False, "take": ["embedding", "logits"]},
+    {"name": "convnext", "model": "test_convnext.r160_in1k", "pretrained": False, "take": ["embedding"]},
+]
+
+
+@pytest.mark.slow
+def test_the_notebook_recomputes_the_frozen_extractors_offline(pipeline_run, tmp_path):
+    """Two micro extractors, one taking its logits too: each runs once for the experiment, the SVR reads
+    every output, the package ships their weights, and with float32 weights the kernel reproduces the
+    submission byte for byte. With a selection, only the extractors some fold chose are shipped."""
+    import yaml
+
+    work = copy_run(pipeline_run, tmp_path)
+    overlay = {"extractors": MICRO_EXTRACTORS, "kaggle": {"weights_dtype": "float32"}}
+    (work / "extractors.yaml").write_text(yaml.safe_dump(overlay))
+    config = ("--configfile", "config/config.yaml", "extractors.yaml")
+    out = run_packaged_kernel(work, "tiny", tmp_path / "all", *config)
+    exp, dataset = work / "models/tiny", work / "submissions/tiny/kaggle/dataset"
+    assert sorted(p.name for p in (exp / "logs").glob("extract_*.log")) == ["extract_convnext.log", "extract_vit.log"]
+    features = json.loads((exp / "fold1/svr.json").read_text())["features"]
+    assert features == ["embedding", "metadata", "vit.embedding", "vit.logits", "convnext.embedding"]
+    assert sorted(p.name for p in dataset.glob("extractor-*")) == ["extractor-convnext.pt", "extractor-vit.pt"]
+    assert out.read_bytes() == (work / "submissions/tiny/submission.csv").read_bytes()
+
+    tables = {p.name: p.stat().st_mtime_ns for p in (exp / "extract").glob("*.parquet")}
+    overlay = {"extractors": MICRO_EXTRACTORS, "svr": {"select": {"enabled": True, "min_gain": 0.0}}}
+    (work / "extractors.yaml").write_text(yaml.safe_dump(overlay))
+    out = run_packaged_kernel(work, "tiny", tmp_path / "selected", *config)
+    assert {p.name: p.stat().st_mtime_ns for p in (exp / "extract").glob("*.parquet")} == tables  # not rerun
+    selection = json.loads((exp / "svr_selection.json").read_text())
+    chosen = {n.split(".")[0] for v in selection["folds"].values() for n in v["sets"] if "." in n}
+    assert sorted(p.name for p in dataset.glob("extractor-*")) == sorted(f"extractor-{n}.pt" for n in chosen)
+    assert json.loads((exp / "fold0/svr.json").read_text())["features"] == selection["folds"]["0"]["sets"]
+    cv = json.loads((exp / "cv.json").read_text())
+    assert cv["rmse"]["svr"] == pytest.approx(selection["cv_rmse"])  # the honest figure is the CV's
+    pipeline, kernel = pd.read_csv(work / "submissions/tiny/submission.csv"), pd.read_csv(out)
+    assert (kernel["Pawpularity"] - pipeline["Pawpularity"]).abs().max() < 0.05  # kaggle.rehearsal_tolerance

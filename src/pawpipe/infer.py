@@ -44,7 +44,7 @@ def load_test_images(data_dir: Path, ids: list[str], size: int, workers: int) ->
     return images
 
 
-def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataFrame) -> np.ndarray:
+def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataFrame, extracted: dict) -> np.ndarray:
     """The SVR's input in the order it was fitted on (see pawpipe.features)."""
     parts = []
     for name in feature_sets:
@@ -52,12 +52,37 @@ def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataF
             parts.append(embeddings)
         elif name == "metadata":
             parts.append(metadata_features(test, test["Id"].tolist()))
+        elif name in extracted:
+            parts.append(extracted[name])
         else:
             raise ValueError(
-                f"the packaged SVR uses feature set {name!r}, which the package cannot compute; package "
-                f"experiments without svr.features.logits / experiments for the code competition"
+                f"the packaged SVR uses feature set {name!r}, which the package cannot compute; rebuild the "
+                f"package with `snakemake package` (other experiments' embeddings cannot be packaged)"
             )
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def extract_features(package_dir: Path, manifest: dict, data_dir: Path, ids: list[str], device: str, threads: int):
+    """Every packaged extractor's outputs for the test images, as the extract rule computes them:
+    {`{name}.{take}`: (n, d) float32}."""
+    import torch
+
+    from .extract import DecodedImages, ExtractSettings, create_extractor, run_extractor
+
+    out = {}
+    for name, entry in manifest.get("extractors", {}).items():
+        t0 = time.perf_counter()
+        spec, cfg = entry["spec"], entry["data_config"]
+        model = create_extractor(spec, manifest["seed"], load_pretrained=False)
+        state = torch.load(package_dir / entry["file"], map_location="cpu", weights_only=True)["model"]
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        amp = inference_amp(manifest["amp"], device)
+        settings = ExtractSettings(device, amp, threads, manifest["embed_batch_size"], manifest.get("tta_hflip", False))
+        images = DecodedImages([image_path(data_dir, "test", i) for i in ids], cfg, threads)
+        outputs = run_extractor(model, cfg, spec["take"], images, settings, f"extractor {name}")
+        out |= {f"{name}.{take}": values for take, values in outputs.items()}
+        log.info("extractor %s on %s: %d images in %.1f s", name, device, len(ids), time.perf_counter() - t0)
+    return out
 
 
 def inference_devices(device: str = "auto") -> list[str]:
@@ -99,7 +124,9 @@ def deal_folds(folds: list[int], devices: list[str]) -> list[tuple[str, list[int
     return [(d, folds[i::n]) for i, d in enumerate(devices) if folds[i::n]]
 
 
-def predict_fold(package_dir: Path, manifest: dict, fold: int, device: str, images, test, threads: int):
+def predict_fold(
+    package_dir: Path, manifest: dict, fold: int, device: str, images, test, threads: int, extracted: dict
+):
     """One fold's blended test predictions (float64) and its seconds: loading, then predicting."""
     t0 = time.perf_counter()
     names = manifest["files"][str(fold)]
@@ -125,7 +152,7 @@ def predict_fold(package_dir: Path, manifest: dict, fold: int, device: str, imag
     load_s, t0 = time.perf_counter() - t0, time.perf_counter()
     meta = metadata_features(test, test["Id"].tolist()) if info["head_metadata"] else None
     mlp, emb = run(images, np.arange(len(test)), desc=f"fold {fold}", meta=meta)
-    x = svr_features(svr_model.feature_sets, emb, test)
+    x = svr_features(svr_model.feature_sets, emb, test, extracted)
     if device.startswith("cuda"):
         import torch
 
@@ -163,11 +190,15 @@ def predict_package(
     t0 = time.perf_counter()
     images = load_test_images(data_dir, ids, manifest["image_size"], workers)
     decode_s = time.perf_counter() - t0
-    dealt = deal_folds(manifest["folds"], inference_devices(device))
+    devices = inference_devices(device)
+    t0 = time.perf_counter()
+    extracted = extract_features(package_dir, manifest, data_dir, ids, devices[0], workers)
+    extract_s = time.perf_counter() - t0
+    dealt = deal_folds(manifest["folds"], devices)
     log.info("folds per device: %s", ", ".join(f"{d}: {f}" for d, f in dealt))
 
     def run_device(dev: str, folds: list[int]) -> dict[int, tuple[np.ndarray, dict]]:
-        return {k: predict_fold(package_dir, manifest, k, dev, images, test, workers) for k in folds}
+        return {k: predict_fold(package_dir, manifest, k, dev, images, test, workers, extracted) for k in folds}
 
     results: dict[int, tuple[np.ndarray, dict]] = {}
     with ThreadPoolExecutor(max_workers=len(dealt)) as pool:
@@ -186,6 +217,7 @@ def predict_package(
                 "images": len(ids),
                 "devices": [d for d, _ in dealt],
                 "decode_s": decode_s,
+                "extract_s": extract_s,
                 "folds": {str(k): results[k][1] for k in manifest["folds"]},
                 "total_s": total_s,
             },

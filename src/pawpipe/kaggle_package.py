@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -79,13 +79,45 @@ def required_modules(resolved_config: dict) -> list[str]:
 
 def check_packageable(resolved_config: dict, owner: str | None) -> None:
     features = resolved_config.get("svr", {}).get("features", {})
-    if features.get("logits") or features.get("experiments"):
+    if features.get("experiments"):
         raise KaggleError(
-            "the code-competition package computes embedding and metadata features only; this "
-            "experiment's SVR also uses svr.features.logits or .experiments: switch them off to package it"
+            "this experiment's SVR reads other experiments' fold embeddings (svr.features.experiments), "
+            "which the notebook could only compute with every fold checkpoint of those experiments too; "
+            "package it without them, or blend the experiments instead (ensemble.experiments)"
         )
     if not owner:
         raise KaggleError(owner_problem())
+
+
+def used_extractors(svr_files: list[str]) -> list[str]:
+    """The extractors whose outputs some fold's SVR reads (after a selection, possibly fewer than all)."""
+    from .svr_model import PortableSVR
+
+    sets = {name for path in svr_files for name in PortableSVR.load(path).feature_sets}
+    return sorted({name.split(".")[0] for name in sets if "." in name and not name.startswith("exp:")})
+
+
+def write_extractors(job: PackageJob, resolved_config: dict, weights_dtype: str, ds: Path) -> dict:
+    """Each used extractor's weights (`extractor-{name}.pt`, in weights_dtype) rebuilt as the extract rule
+    built them (same weights file or hub cache; random weights from the same seed), with its spec and the
+    preprocessing recorded by the rule; returns the manifest's `extractors` entry."""
+    from .extract import create_extractor
+    from .io import read_json
+
+    specs = {e["name"]: e for e in resolved_config.get("extractors", [])}
+    entries = {}
+    for name in used_extractors(job.files["svr.npz"]):
+        model = create_extractor(specs[name], resolved_config["seed"])
+        state = {
+            k: v.to(WEIGHTS_DTYPES[weights_dtype]) if v.is_floating_point() else v
+            for k, v in model.state_dict().items()
+        }
+        target = ds / f"extractor-{name}.pt"
+        torch.save({"model": state, "weights_dtype": weights_dtype}, target)
+        info = read_json(job.extractor_infos[name])
+        entries[name] = {"file": target.name, "spec": specs[name], "data_config": info["data_config"]}
+        log.info("extractor %s: %s, %s", name, specs[name]["model"], target.name)
+    return entries
 
 
 def kernel_metadata(owner: str, exp: str, competition: str, accelerator: str | None) -> dict:
@@ -125,6 +157,7 @@ class PackageJob:
     repo: str
     out_dataset: str
     out_kernel: str
+    extractor_infos: dict[str, str] = field(default_factory=dict)  # name -> models/{exp}/extract/{name}.json
 
 
 def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) -> str:
@@ -141,6 +174,7 @@ def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) ->
                 else:
                     shutil.copyfile(paths[i], target)
                 fold_files[str(k)][name] = target.name
+        extractors = write_extractors(job, resolved_config, weights_dtype, ds)
         wheel = build_wheel(job.repo, ds)
         embed = resolved_config["embed"]
         manifest = {"exp": job.exp, "competition": job.competition, "folds": job.folds, "files": fold_files}
@@ -149,6 +183,7 @@ def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) ->
         manifest |= {"engine": embed.get("engine", "torch"), "amp": resolved_config["train"]["amp"]}
         manifest |= {"weights_dtype": weights_dtype, "versions": library_versions()}
         manifest |= {"requires": required_modules(resolved_config), "config": resolved_config}
+        manifest |= {"extractors": extractors, "seed": resolved_config["seed"]}
         write_json(manifest, ds / MANIFEST)
         slug = dataset_slug(job.exp)
         metadata = {"title": slug, "id": f"{job.owner}/{slug}", "licenses": [{"name": "CC0-1.0"}]}

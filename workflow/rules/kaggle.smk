@@ -43,6 +43,7 @@ rule package:
         unpack(get_package_models),
         svr=get_fold_files("svr.npz"),
         blend=get_fold_files("blend.json"),
+        extractors=[f"models/{EXP}/extract/{e['name']}.json" for e in config["extractors"]],
     output:
         dataset=directory(f"submissions/{EXP}/kaggle/dataset"),
         kernel=directory(f"submissions/{EXP}/kaggle/kernel"),

@@ -16,6 +16,9 @@ job = PackageJob(
     repo=sm.params.repo,
     out_dataset=sm.output.dataset,
     out_kernel=sm.output.kernel,
+    extractor_infos={
+        e["name"]: path for e, path in zip(sm.params.resolved["extractors"], sm.input.extractors, strict=True)
+    },
 )
 # The notebook runs like the pipeline: the model's settings, plus today's runtime settings (batch sizes).
 resolved = merge(copy.deepcopy(sm.params.resolved), job_runtime())
