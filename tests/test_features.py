@@ -290,3 +290,24 @@ def test_on_the_gpu_feature_tables_are_cudf_and_the_selection_agrees(selection_d
         s = select_features(inputs, str(selection_data / "folds.csv"), cfg, str(tmp_path / f"{backend}.json"))
         picks[backend] = (s["arrays"], s["all_rows"]["sets"], {k: v["sets"] for k, v in s["folds"].items()})
     assert picks["cuml"][0] == "gpu" and picks["cuml"][1:] == picks["sklearn"][1:]
+
+
+def test_an_extractor_without_its_weights_file_fails_naming_its_entry(tmp_path):
+    from pawpipe.extract import create_extractor
+
+    spec = {"name": "vit", "model": "test_vit.r160_in1k", "pretrained": True, "take": ["embedding"]}
+    with pytest.raises(FileNotFoundError, match=r"extractors\[vit\]\.weights: .*missing\.safetensors not found"):
+        create_extractor({**spec, "weights": str(tmp_path / "missing.safetensors")}, seed=0)
+
+
+def test_extractor_names_are_unique_and_a_selection_takes_no_grid():
+    from conftest import load_config
+    from pawpipe.config import feature_problems
+
+    cfg = load_config()
+    assert feature_problems(cfg) == []
+    twice = [{"name": "x", "model": "test_vit.r160_in1k"}] * 2
+    grid = {"C": [1.0], "epsilon": [1.0]}
+    cfg = {**cfg, "extractors": twice, "svr": {**cfg["svr"], "select": {"enabled": True, "min_gain": 0}, "grid": grid}}
+    problems = feature_problems(cfg)
+    assert len(problems) == 2 and "'x' is used 2 times" in problems[0] and "svr.grid" in problems[1]
