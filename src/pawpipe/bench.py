@@ -12,8 +12,10 @@
     (c) SVR: the project's SVR path with scikit-learn and cuML (when it imports), warmed, and cuML's raw
     fit; (d) data loading from a decoded-image cache; (e) full / LoRA / frozen fine-tuning; (f) CPU
     inference engines (PyTorch eager, compiled, ONNX Runtime); (g) memory at batch 16 with gradient
-    checkpointing none / stages 0,1 / all. `--suite gpu` runs (a) (b) (c) (d) (g), each sized to finish
-    within minutes on an H100, and projects a 10-fold run from them.
+    checkpointing none / stages 0,1 / all; (h) forward selection of the SVR's feature sets (10 folds),
+    scikit-learn on every core against cuML on the same data, and cuML at a fold's full size.
+    `--suite gpu` runs (a) (b) (c) (d) (g) (h), each sized to finish within minutes on an H100, and
+    projects a 10-fold run from them.
 Each mode is timed --repeats times, modes interleaved; the median is printed with the spread. Numbers
 are printed, never asserted: the tests only run this on CPU as a smoke test.
 """
@@ -38,6 +40,7 @@ from .bench_sections import (
     bench_finetune,
     bench_infer,
     bench_memory,
+    bench_select,
     bench_svr,
     bench_train,
     flops_per_image,
@@ -53,8 +56,9 @@ from .train import TrainConfig
 
 # Dense bf16 tensor-core peaks from the datasheets (TFLOP/s); pass --peak-tflops to use a measured one.
 PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "T4": 65.0, "P100": 18.7}
-SUITES = {"all": "train,embed,finetune,infer,svr,data", "gpu": "train,embed,svr,data,memory"}
+SUITES = {"all": "train,embed,finetune,infer,svr,data", "gpu": "train,embed,svr,data,memory,select"}
 SMOKE = {"steps": 2, "warmup": 1, "repeats": 1, "svr_rows": 300, "svr_dim": 32, "cache_rows": 64}
+SMOKE |= {"select_rows": 200, "select_dim": 8, "select_sets": 3}
 # The targets the GPU suite is measured against (H100, Swin-L/384).
 TARGETS = {"train_img_s": 600.0, "embed_img_s": 1600.0, "svr_speedup": 250.0, "ten_folds_min": 20.0}
 
@@ -141,6 +145,24 @@ def run_svr(b: Bench, a, result: dict, peak) -> None:
         print(f"cuML: not measured ({cuml_status()[1]})")
 
 
+def run_select(b: Bench, a, result: dict, peak) -> None:
+    """(h): scikit-learn (every core) and cuML on the same data, then cuML on a fold's full size."""
+    small = [bench_select(a.select_rows, a.select_dim, a.select_sets, b.config, "sklearn")]
+    if cuml_status()[0]:
+        small.append(bench_select(a.select_rows, a.select_dim, a.select_sets, b.config, "cuml"))
+        small.append(bench_select(a.svr_rows, a.select_dim, a.select_sets, b.config, "cuml"))
+    result["select"] = small
+    print(f"\n## (h) forward selection of {a.select_sets} feature sets x {a.select_dim} columns, 10 folds")
+    for r in small:
+        ratio = small[0]["seconds"] / r["seconds"] if r["rows"] == small[0]["rows"] else None
+        print(
+            f"{r['backend']:<8} {r['rows']:>6} rows  {r['fits']:>5} fits in {r['seconds']:8.1f} s "
+            f"({r['workers']} workers)" + (f"  {ratio:6.1f}x" if ratio else "") + f"  chose {'+'.join(r['chosen'])}"
+        )
+    if len(small) == 1:
+        print(f"cuML: not measured ({cuml_status()[1]})")
+
+
 def run_data(b: Bench, a, result: dict, peak) -> None:
     r = bench_data(b, a.cache_rows, b.cfg.num_workers)
     result["data"] = r
@@ -163,6 +185,7 @@ RUNNERS = {
     "svr": run_svr,
     "data": run_data,
     "memory": run_memory,
+    "select": run_select,
 }
 
 
@@ -225,7 +248,9 @@ def render(result: dict, path: str) -> None:
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m pawpipe.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", action="append", default=None, help="config file(s) on top of config/config.yaml")
-    ap.add_argument("--suite", choices=sorted(SUITES), default="all", help="all: every section; gpu: (a)(b)(c)(d)(g)")
+    ap.add_argument(
+        "--suite", choices=sorted(SUITES), default="all", help="all: every section; gpu: (a)(b)(c)(d)(g)(h)"
+    )
     ap.add_argument("--smoke", action="store_true", help="a tiny model and budget: checks that the suite starts")
     ap.add_argument("--batch", type=int, help="training batch (default: train.batch_size)")
     ap.add_argument("--embed-batch", type=int, help="embedding batch (default: embed.batch_size)")
@@ -238,6 +263,9 @@ def parse_args(argv):
     ap.add_argument("--svr-dim", type=int, default=1536, help="embedding width (Swin-L: 1536)")
     ap.add_argument("--svr-test", type=int, default=8, help="test rows predicted besides the OOF rows")
     ap.add_argument("--epoch-rows", type=int, default=8921, help="rows per training epoch (s/epoch, projection)")
+    ap.add_argument("--select-rows", type=int, default=2000, help="(h): rows both SVR backends select on")
+    ap.add_argument("--select-dim", type=int, default=256, help="(h): columns per synthetic feature set")
+    ap.add_argument("--select-sets", type=int, default=10, help="(h): candidate feature sets")
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: " + SUITES["all"] + ",memory")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from .embed import EmbedSettings, torch_predictor
+from .frames import host_lib, lib_for, standardise
 from .model import PawModel, count_parameters, create_model
 from .runtime import Normalizer, amp_dtype, use_channels_last
 from .svr import SVRConfig, SVRHead, cuml_status
@@ -265,7 +267,7 @@ def bench_svr(rows: int, dim: int, n_test: int, config: dict):
         import cupy as cp
         from cuml.svm import SVR
 
-        xs = cp.asarray(SVRHead("sklearn", cfg).scaler.fit_transform(train), dtype=cp.float32)
+        xs = cp.asarray(standardise(host_lib(), train)[2][0], dtype=cp.float32)
         yy = cp.asarray(y[: rows - n_val], dtype=cp.float32)
         cp.cuda.Device().synchronize()
         t0 = time.perf_counter()
@@ -274,6 +276,27 @@ def bench_svr(rows: int, dim: int, n_test: int, config: dict):
         extra["cuml_raw_fit_s"] = time.perf_counter() - t0
         extra["pred_rmse_cuml_vs_sklearn"] = float(np.sqrt(np.mean((preds["cuml"] - preds["sklearn"]) ** 2)))
     return out, extra
+
+
+def bench_select(rows: int, dim: int, n_sets: int, config: dict, backend: str) -> dict:
+    """(h): forward selection (pawpipe.selection) over `n_sets` synthetic feature sets of `dim` columns
+    on `rows` rows in 10 folds, as the svr_select rule runs it: the k + 1 selections and their fits."""
+    from .selection import OOFPredictions, Selection, forward_select
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, n_sets * dim)).astype(np.float32)
+    y = np.clip(38 + 6 * x[:, :: dim // 2 or 1].mean(1) * np.sqrt(2 * n_sets) + rng.normal(0, 15, rows), 1, 100)
+    fold_of = np.arange(rows) % 10
+    lib = lib_for(backend)
+    sets = {f"s{i}": lib.asarray(x[:, i * dim : (i + 1) * dim]) for i in range(n_sets)}
+    cfg = SVRConfig(**{**config["svr"], "backend": backend, "threads": os.cpu_count() or 1})
+    oof = OOFPredictions([sets] * 10, fold_of, y, cfg, lib)
+    paths = {"all": Selection(np.ones(rows, bool))} | {str(k): Selection(fold_of != k) for k in range(10)}
+    t0 = time.perf_counter()
+    forward_select(oof, paths, backend, min_gain=0.0)
+    seconds = time.perf_counter() - t0
+    return {"backend": backend, "rows": rows, "sets": n_sets, "dim": dim, "fits": oof.fits, "seconds": seconds,
+            "workers": cfg.threads if backend == "sklearn" else 1, "chosen": paths["all"].sets}  # fmt: skip
 
 
 def bench_data(b: Bench, rows: int, workers: int):
