@@ -58,7 +58,7 @@ from .train import TrainConfig
 PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "T4": 65.0, "P100": 18.7}
 SUITES = {"all": "train,embed,finetune,infer,svr,data", "gpu": "train,embed,svr,data,memory,select"}
 SMOKE = {"steps": 2, "warmup": 1, "repeats": 1, "svr_rows": 300, "svr_dim": 32, "cache_rows": 64}
-SMOKE |= {"select_rows": 200, "select_dim": 8, "select_sets": 3}
+SMOKE |= {"select_rows": 200, "select_dim": 8, "select_sets": 3, "select_full_dim": 16}
 # The targets the GPU suite is measured against (H100, Swin-L/384).
 TARGETS = {"train_img_s": 600.0, "embed_img_s": 1600.0, "svr_speedup": 250.0, "ten_folds_min": 20.0}
 
@@ -150,13 +150,14 @@ def run_select(b: Bench, a, result: dict, peak) -> None:
     small = [bench_select(a.select_rows, a.select_dim, a.select_sets, b.config, "sklearn")]
     if cuml_status()[0]:
         small.append(bench_select(a.select_rows, a.select_dim, a.select_sets, b.config, "cuml"))
-        small.append(bench_select(a.svr_rows, a.select_dim, a.select_sets, b.config, "cuml"))
+        small.append(bench_select(a.svr_rows, a.select_full_dim, a.select_sets, b.config, "cuml"))
     result["select"] = small
-    print(f"\n## (h) forward selection of {a.select_sets} feature sets x {a.select_dim} columns, 10 folds")
+    print(f"\n## (h) forward selection among {a.select_sets} feature sets, 10 folds")
     for r in small:
         ratio = small[0]["seconds"] / r["seconds"] if r["rows"] == small[0]["rows"] else None
         print(
-            f"{r['backend']:<8} {r['rows']:>6} rows  {r['fits']:>5} fits in {r['seconds']:8.1f} s "
+            f"{r['backend']:<8} {r['rows']:>6} rows x {r['dim']:>4} cols/set  {r['fits']:>5} fits "
+            f"in {r['seconds']:8.1f} s "
             f"({r['workers']} workers)" + (f"  {ratio:6.1f}x" if ratio else "") + f"  chose {'+'.join(r['chosen'])}"
         )
     if len(small) == 1:
@@ -263,9 +264,10 @@ def parse_args(argv):
     ap.add_argument("--svr-dim", type=int, default=1536, help="embedding width (Swin-L: 1536)")
     ap.add_argument("--svr-test", type=int, default=8, help="test rows predicted besides the OOF rows")
     ap.add_argument("--epoch-rows", type=int, default=8921, help="rows per training epoch (s/epoch, projection)")
-    ap.add_argument("--select-rows", type=int, default=2000, help="(h): rows both SVR backends select on")
-    ap.add_argument("--select-dim", type=int, default=256, help="(h): columns per synthetic feature set")
-    ap.add_argument("--select-sets", type=int, default=10, help="(h): candidate feature sets")
+    ap.add_argument("--select-rows", type=int, default=1000, help="(h): rows both SVR backends select on")
+    ap.add_argument("--select-dim", type=int, default=64, help="(h): columns per synthetic feature set")
+    ap.add_argument("--select-sets", type=int, default=8, help="(h): candidate feature sets")
+    ap.add_argument("--select-full-dim", type=int, default=1024, help="(h): columns per set for cuML at --svr-rows")
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: " + SUITES["all"] + ",memory")

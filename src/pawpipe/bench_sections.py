@@ -293,7 +293,7 @@ def bench_select(rows: int, dim: int, n_sets: int, config: dict, backend: str) -
     oof = OOFPredictions([sets] * 10, fold_of, y, cfg, lib)
     paths = {"all": Selection(np.ones(rows, bool))} | {str(k): Selection(fold_of != k) for k in range(10)}
     t0 = time.perf_counter()
-    forward_select(oof, paths, backend, min_gain=0.0)
+    forward_select(oof, paths, backend, min_gain=float(config["svr"]["select"]["min_gain"]))
     seconds = time.perf_counter() - t0
     return {"backend": backend, "rows": rows, "sets": n_sets, "dim": dim, "fits": oof.fits, "seconds": seconds,
             "workers": cfg.threads if backend == "sklearn" else 1, "chosen": paths["all"].sets}  # fmt: skip
