@@ -140,16 +140,32 @@ def metadata_matrix(table: str | Path, ids: list[str]) -> np.ndarray:
     return metadata_features(read_table(table), ids, table)
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
-    """Decode one image to a (size, size, 3) uint8 RGB array, with EXIF orientation applied.
+def fit_box(width: int, height: int, size: int, max_aspect: float) -> tuple[tuple[int, int], tuple[float, ...]]:
+    """Aspect-preserving resize of a width x height image: its short side becomes `size`, its long side
+    size x its aspect ratio, at most round(size x max_aspect) (the middle of the long side is kept
+    beyond that). Returns PIL's (target size, source box) for Image.resize."""
+    short, long = min(width, height), max(width, height)
+    kept = min(round(size * long / short), round(size * max_aspect))
+    span = min(long, kept * short / size)  # the source pixels along the long side that are kept
+    start = (long - span) / 2
+    if width >= height:
+        return (kept, size), (start, 0, start + span, height)
+    return (size, kept), (0, start, width, start + span)
 
-    Grayscale, RGBA, palette and CMYK images are converted to RGB. Raises DataError naming the
-    file when it cannot be decoded.
+
+def load_image(path: str | Path, size: int, max_aspect: float | None = None) -> np.ndarray:
+    """Decode one image to a uint8 RGB array, with EXIF orientation applied.
+
+    With max_aspect None it is squashed to (size, size, 3). With a number its aspect ratio is kept
+    (fit_box): (size, long, 3) for a landscape image, (long, size, 3) for a portrait one. Grayscale,
+    RGBA, palette and CMYK images are converted to RGB. Raises DataError naming the file when it
+    cannot be decoded.
     """
     path = Path(path)
     try:
         with Image.open(path) as img:
-            img.draft("RGB", (size, size))  # JPEG: let libjpeg downscale by 2/4/8 while decoding
+            # JPEG: let libjpeg downscale by 2/4/8 while decoding, keeping the short side >= size
+            img.draft("RGB", (size, size))
             img = ImageOps.exif_transpose(img)
             if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
@@ -157,7 +173,11 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
                 img.paste(rgba, mask=rgba.getchannel("A"))
             else:
                 img = img.convert("RGB")
-            img = img.resize((size, size), Image.Resampling.BICUBIC)
+            if max_aspect is None:
+                img = img.resize((size, size), Image.Resampling.BICUBIC)
+            else:
+                target, box = fit_box(*img.size, size, max_aspect)
+                img = img.resize(target, Image.Resampling.BICUBIC, box=box)
             return np.asarray(img, dtype=np.uint8)
     except UnidentifiedImageError:
         raise DataError([f"{path}: not a readable image; replace the file or drop its row"]) from None
