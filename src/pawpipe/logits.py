@@ -59,8 +59,8 @@ def imagenet_logits(job: LogitsJob, model_args: dict, settings: EmbedSettings) -
     forward = classifier_forward(model, Normalizer(cfg["mean"], cfg["std"], dev), inf.amp)
     with explain_oom("embed"):
         outputs = {}
-        for split, npy in (("train", job.train_npy), ("test", job.test_npy)):
-            images = open_cache(npy)
+        for split, npy, index in (("train", job.train_npy, job.train_index), ("test", job.test_npy, job.test_index)):
+            images = open_cache(npy, index)
             (outputs[split],) = batched_predict(forward, images, np.arange(len(images)), inf, dev, desc="logits")
     write_npz(
         job.out_npz,

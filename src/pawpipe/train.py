@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from .cache import open_cache
+from .cache import ImageCache, open_cache
 from .data import TARGET, metadata_matrix
 from .io import atomic_path, publish, read_csv, write_csv
 from .logs import log
@@ -83,6 +83,7 @@ class FoldJob:
 
     folds_csv: str
     cache_npy: str
+    cache_index: str
     train_table: str | None
     fold: int
     out_best: str
@@ -92,7 +93,7 @@ class FoldJob:
 
 @dataclass
 class FoldData:
-    images: np.ndarray
+    images: ImageCache
     y: np.ndarray  # target / 100 for every row of folds.csv
     tr_idx: np.ndarray
     va_idx: np.ndarray
@@ -137,7 +138,9 @@ class CachedImages(Dataset):
     Keys come from EpochSampler; each sample's augmentation is seeded from (seed, epoch, position).
     """
 
-    def __init__(self, images, indices: np.ndarray, targets: np.ndarray, augment: A.Compose, seed: int, meta=None):
+    def __init__(
+        self, images: ImageCache, indices: np.ndarray, targets: np.ndarray, augment: A.Compose, seed: int, meta=None
+    ):
         self.images, self.indices, self.targets, self.augment, self.seed = images, indices, targets, augment, seed
         self.meta = meta if meta is not None else np.zeros((len(images), 0), np.float32)
 
@@ -147,7 +150,7 @@ class CachedImages(Dataset):
     def __getitem__(self, key: int):
         epoch, i = divmod(int(key), len(self.indices))
         self.augment.set_random_seed((self.seed * 1_000_003 + epoch * 100_003 + i) % 2**32)
-        img = np.array(self.images[self.indices[i]])  # a writable copy of the memory-mapped slice
+        img = np.array(self.images[self.indices[i]])  # a writable copy of the centre crop
         img = self.augment(image=img)["image"]
         target = torch.tensor(self.targets[i], dtype=torch.float32)
         return torch.from_numpy(np.ascontiguousarray(img)), target, torch.from_numpy(self.meta[self.indices[i]])
@@ -217,7 +220,7 @@ def config_digest(obj: Any) -> str:
 
 def load_fold_data(job: FoldJob, head_metadata: bool) -> FoldData:
     folds = read_csv(job.folds_csv)
-    images = open_cache(job.cache_npy)
+    images = open_cache(job.cache_npy, job.cache_index)
     if len(images) != len(folds):
         raise ValueError(
             f"{job.cache_npy} holds {len(images)} images but {job.folds_csv} has {len(folds)} rows; "
