@@ -98,6 +98,8 @@ def test_cv_report_and_submission(pipeline_run):
     assert sub["Pawpularity"].between(1, 100).all()
     table = (pipeline_run / "snakemake.out").read_text()
     assert "CV RMSE for experiment 'tiny'" in table  # printed at the end of the run
+    assert cv["image"] == {"size": 32, "resize": "crop", "max_aspect": 1.34}
+    assert "images: 32 px crops, aspect kept up to 1.34:1" in table
 
 
 def test_complete_run_has_nothing_to_do(pipeline_run):

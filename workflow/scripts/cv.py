@@ -12,6 +12,7 @@ job = CVJob(
     out_json=sm.output.cv,
     out_oof=sm.output.oof,
     tuning_json=sm.input.get("tuning"),
+    image=dict(sm.params.image),
 )
 with job_logging(sm.log[0]), tracked(sm.params.exp, "cv") as tracker:
     report = cv_report(job)
