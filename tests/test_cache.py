@@ -84,6 +84,9 @@ def test_crop_mode_keeps_each_photos_aspect_and_orientation(photos):
         assert turned > 4 * diff + 10, f"{name}: the crop would pass turned on its side too ({turned:.1f})"
     # EXIF-rotated pixels come out as the upright photo does.
     assert np.abs(centres[3].astype(int) - centres[0].astype(int)).mean() < 3
+    # The whole frame, as near-duplicate hashing reads it: the image's own shape, no padding.
+    assert [images.whole(i).shape[:2] for i in range(4)] == [(56, SIZE), (SIZE, 56), (SIZE, 64), (56, SIZE)]
+    assert np.array_equal(images.whole(0)[4:52], centres[0])
 
 
 def test_random_crops_are_seeded_and_never_reach_the_padding(photos):

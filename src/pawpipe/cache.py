@@ -172,10 +172,20 @@ class ImageCache:
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self[i] for i in range(len(self)))
 
+    def _orient(self, window: np.ndarray, i: int) -> np.ndarray:
+        """A window of image i's cached row, turned back to the image's own orientation."""
+        return window.transpose(1, 0, 2) if self.transposed[i] else window
+
     def _square(self, image: np.ndarray, i: int, offset: int) -> np.ndarray:
         """The size x size window of a cached row at `offset` along its long side, in its own orientation."""
-        window = image[:, offset : offset + self.spec.size]
-        return window.transpose(1, 0, 2) if self.transposed[i] else window
+        return self._orient(image[:, offset : offset + self.spec.size], i)
+
+    def whole(self, i: int) -> np.ndarray:
+        """Image i's whole cached frame (its valid long side, no padding) in its own orientation: what
+        near-duplicate hashing reads, so two copies of a photo match on more than their centres."""
+        if self.spec.resize == "squash":
+            return self.array[i]
+        return self._orient(self.array[i][:, : int(self.valid[i])], i)
 
     def __getitem__(self, key):
         if self.spec.resize == "squash":
