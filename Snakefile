@@ -9,7 +9,7 @@
 #   {data.dir}/train.csv test.csv sample_submission.csv train/ test/    inputs (demo_data writes them)
 #   models/{exp}/data_check.json                          tables and image files validated
 #   models/{exp}/folds.csv                                fold of every training row
-#   models/{exp}/cache/{train,test}.npy + .json           images decoded once at image.size
+#   models/{exp}/cache/{train,test}.npy + .json           images decoded once (image.size, .resize, .max_aspect)
 #   models/{exp}/pretrained.json                          check_weights (backbone.pretrained: true)
 #   models/{exp}/fold{k}/best.pt metrics.csv              train (resume state in fold{k}/state/)
 #   models/{exp}/fold{k}/model.onnx onnx.json             export_onnx (embed.engine: onnx), checked vs PyTorch

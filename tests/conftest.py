@@ -106,10 +106,11 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def prepared_train(tmp_path_factory):
-    """Demo data, folds and cache for calling train_fold directly (48 images at 32 px, 2 folds)."""
+    """Demo data, folds and cache for calling train_fold directly (48 images at 32 px in the config's
+    image.resize mode, 2 folds)."""
     import pandas as pd
 
-    from pawpipe.cache import build_cache
+    from pawpipe.cache import ImageSpec, build_cache
     from pawpipe.demo import make_demo
     from pawpipe.folds import make_folds
     from pawpipe.io import write_csv
@@ -118,8 +119,16 @@ def prepared_train(tmp_path_factory):
     make_demo(root / "data", 48, 2, seed=0)
     table = pd.read_csv(root / "data" / "train.csv", dtype={"Id": str})
     write_csv(make_folds(table, 2, seed=0), root / "folds.csv")
-    build_cache(table["Id"].tolist(), root / "data", "train", 32, root / "train.npy", root / "train.json")
+    spec = ImageSpec.from_config({**validated_config()["image"], "size": 32})
+    build_cache(table["Id"].tolist(), root / "data", "train", spec, root / "train.npy", root / "train.json")
     return root, shrink(load_config())
+
+
+def cached_images(root: Path):
+    """prepared_train's cache as every reader sees it (centre crops)."""
+    from pawpipe.cache import open_cache
+
+    return open_cache(root / "train.npy", root / "train.json")
 
 
 def train_fold_0(prepared_train, out, epochs=3, tracker=None, finetune=None, head=None, **how):
@@ -135,6 +144,7 @@ def train_fold_0(prepared_train, out, epochs=3, tracker=None, finetune=None, hea
     job = FoldJob(
         folds_csv=str(root / "folds.csv"),
         cache_npy=str(root / "train.npy"),
+        cache_index=str(root / "train.json"),
         train_table=str(root / "data" / "train.csv"),
         fold=0,
         out_best=str(out / "best.pt"),

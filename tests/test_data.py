@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pawpipe.cache import build_cache
+from pawpipe.cache import ImageSpec, build_cache
 from pawpipe.data import DataError, load_image
 from pawpipe.demo import make_demo
 from pawpipe.validate import validate_dataset
@@ -154,14 +155,19 @@ def test_cache_writes_nothing_when_an_image_is_bad(data, tmp_path):
     truncate(data / "train" / f"{ids[5]}.jpg")
     out = tmp_path / "cache" / "train.npy"
     with pytest.raises(DataError, match=ids[5]):
-        build_cache(ids, data, "train", 16, out, tmp_path / "cache" / "train.json", workers=2)
+        build_cache(ids, data, "train", ImageSpec(16, "crop", 1.34), out, tmp_path / "cache" / "train.json", workers=2)
     assert not out.exists() and list((tmp_path / "cache").iterdir()) == []
 
 
-def test_cache_matches_direct_decoding(data, tmp_path):
+@pytest.mark.parametrize("resize, width", [("crop", 32), ("squash", 24)])
+def test_cache_matches_direct_decoding(data, tmp_path, resize, width):
     ids = pd.read_csv(data / "test.csv", dtype={"Id": str})["Id"].tolist()
-    out = tmp_path / "test.npy"
-    build_cache(ids, data, "test", 24, out, tmp_path / "test.json", workers=2)
-    cached = np.load(out)
-    assert cached.shape == (4, 24, 24, 3)
-    assert np.array_equal(cached[2], load_image(data / "test" / f"{ids[2]}.jpg", 24))
+    out, spec = tmp_path / "test.npy", ImageSpec(24, resize, 1.34)
+    build_cache(ids, data, "test", spec, out, tmp_path / "test.json", workers=2)
+    cached, index = np.load(out), json.loads((tmp_path / "test.json").read_text())
+    assert cached.shape == (4, 24, width, 3) and index["ids"] == ids and index["resize"] == resize
+    for i, image_id in enumerate(ids):
+        direct = spec.decode(data / "test" / f"{image_id}.jpg")
+        assert index["transposed"][i] == (direct.shape[0] > direct.shape[1])
+        stored = direct.transpose(1, 0, 2) if index["transposed"][i] else direct
+        assert np.array_equal(cached[i, :, : index["valid"][i]], stored) and not cached[i, :, index["valid"][i] :].any()

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import validated_config
 from pawpipe.folds import make_folds, sturges_bins
 
 
@@ -53,18 +54,20 @@ def test_impossible_fold_count_is_refused(k):
 
 
 def test_planted_near_duplicates_are_found_and_share_a_fold(tmp_path):
-    from pawpipe.cache import build_cache
+    from pawpipe.cache import ImageSpec, build_cache
     from pawpipe.demo import make_demo
     from pawpipe.folds import folds_stage
 
     make_demo(tmp_path / "d", n_train=120, n_test=2, seed=4, n_duplicates=10)
     train = pd.read_csv(tmp_path / "d" / "train.csv", dtype={"Id": str})
-    build_cache(train["Id"].tolist(), tmp_path / "d", "train", 64, tmp_path / "c.npy", tmp_path / "c.json")
+    spec = ImageSpec.from_config({**validated_config()["image"], "size": 64})
+    build_cache(train["Id"].tolist(), tmp_path / "d", "train", spec, tmp_path / "c.npy", tmp_path / "c.json")
     folds = folds_stage(
         data_dir=str(tmp_path / "d"),
         n_splits=5,
         seed=0,
         cache_npy=str(tmp_path / "c.npy"),
+        cache_index=str(tmp_path / "c.json"),
         threshold=4,
         out_folds=str(tmp_path / "folds.csv"),
         out_duplicates=str(tmp_path / "dups.csv"),

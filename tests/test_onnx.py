@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_packaged_kernel, run_snakemake
+from conftest import cached_images, run_packaged_kernel, run_snakemake
 from conftest import train_fold_0 as train
 
 pytestmark = pytest.mark.slow  # exports graphs and trains a fold
@@ -34,6 +34,7 @@ def export(root, trained, out, atol=ATOL, exporter="torchscript"):
         checkpoint=str(trained / "best.pt"),
         folds_csv=str(root / "folds.csv"),
         train_npy=str(root / "train.npy"),
+        train_index=str(root / "train.json"),
         train_table=str(root / "data" / "train.csv"),
         out_onnx=str(out / "model.onnx"),
         out_report=str(out / "onnx.json"),
@@ -51,7 +52,7 @@ def test_onnx_runtime_matches_pytorch_on_every_image_and_batch_size(lora_meta_fo
     assert report["head_metadata"] and report["check"]["images"] == 8 and report["exporter"] == exporter
     assert max(report["check"]["max_abs_diff"].values()) <= ATOL
 
-    images = np.load(root / "train.npy")
+    images = cached_images(root)
     ids = pd.read_csv(root / "folds.csv", dtype={"Id": str})["Id"].tolist()
     meta = metadata_matrix(root / "data" / "train.csv", ids)
     rows = np.random.default_rng(0).permutation(len(images))  # unsorted rows, as the predictor allows

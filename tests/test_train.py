@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import load_config
+from conftest import cached_images, load_config
 from conftest import train_fold_0 as run
 from pawpipe import train as train_mod
 from pawpipe.config import resolve_model_args
@@ -287,7 +287,7 @@ def test_a_metadata_head_trains_and_reads_the_metadata(prepared_train, tmp_path)
     model, ckpt = load_checkpoint(tmp_path / "best.pt")
     assert ckpt["model_args"]["head_metadata"] and model.meta_dim == len(METADATA)
     assert model.head[0].in_features == model.backbone.num_features + len(METADATA)
-    images = np.load(root / "train.npy")[:6]
+    images = cached_images(root)[:6]
     norm = Normalizer(ckpt["model_args"]["mean"], ckpt["model_args"]["std"], torch.device("cpu"))
     zeros, ones = np.zeros((6, 12), np.float32), np.ones((6, 12), np.float32)
     inf = Inference(4, False, None, False)
@@ -313,7 +313,7 @@ def test_every_gpu_switch_runs_on_the_cpu(prepared_train, tmp_path):
     assert abs(fast["best_rmse"] - ref["best_rmse"]) < 1.0
     model, ckpt = load_checkpoint(tmp_path / "all" / "best.pt")  # the compiled run's checkpoint reloads as is
     assert ckpt["train"]["compile"] and not any(k.startswith("_orig_mod") for k in ckpt["model"])
-    images, rows = np.load(root / "train.npy"), np.arange(20)
+    images, rows = cached_images(root), np.arange(20)
     eager = EmbedSettings("torch", "cpu", "off", 1, 8, True, False, False)
     compiled = EmbedSettings("torch", "cpu", "bf16", 1, 8, True, True, True)
     p32, e32 = fold_predictor(eager, tmp_path / "all" / "best.pt")[0](images, rows)

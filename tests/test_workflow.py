@@ -54,7 +54,12 @@ def test_every_stage_writes_its_artifacts(pipeline_run, tiny_config):
     for k in range(2):
         for name in PER_FOLD:
             assert (exp / f"fold{k}" / name).is_file(), f"fold{k}/{name}"
-    assert np.load(exp / "cache" / "train.npy", mmap_mode="r").shape == (120, 32, 32, 3)
+    # Crop mode: the demo's random aspect ratios kept up to 1.34:1 (43 px), portraits stored transposed.
+    assert np.load(exp / "cache" / "train.npy", mmap_mode="r").shape == (120, 32, 43, 3)
+    index = json.loads((exp / "cache" / "train.json").read_text())
+    assert index["resize"] == "crop" and index["long_side"] == 43 and len(index["valid"]) == 120
+    assert min(index["valid"]) >= 32 and max(index["valid"]) == 43 and len(set(index["valid"])) > 5
+    assert 10 < sum(index["transposed"]) < 110
     leftovers = [p for p in pipeline_run.rglob("*.tmp-*")]
     assert leftovers == [], "temporary files left behind"
 
@@ -93,6 +98,8 @@ def test_cv_report_and_submission(pipeline_run):
     assert sub["Pawpularity"].between(1, 100).all()
     table = (pipeline_run / "snakemake.out").read_text()
     assert "CV RMSE for experiment 'tiny'" in table  # printed at the end of the run
+    assert cv["image"] == {"size": 32, "resize": "crop", "max_aspect": 1.34}
+    assert "images: 32 px crops, aspect kept up to 1.34:1" in table
 
 
 def test_complete_run_has_nothing_to_do(pipeline_run):
@@ -165,6 +172,7 @@ def test_forcing_one_fold_reruns_only_that_fold(pipeline_run):
     ({"trian": {"epochs": 1}}, "trian"),
     ({"train": {"epochs": "five"}}, "five"),
     ({"svr": {"backend": "gpu"}}, "gpu"),
+    ({"image": {"resize": "stretch"}}, "stretch"),
 ])  # fmt: skip
 def test_bad_config_fails_at_load_naming_the_key(tmp_path, bad, name):
     cfg = shrink(load_config())

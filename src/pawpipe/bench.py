@@ -167,7 +167,8 @@ def run_select(b: Bench, a, result: dict, peak) -> None:
 def run_data(b: Bench, a, result: dict, peak) -> None:
     r = bench_data(b, a.cache_rows, b.cfg.num_workers)
     result["data"] = r
-    print(f"\n## (d) data loading from the cache: {r['img_s']:,.0f} img/s ({r['workers']} workers, {r['size']}px)")
+    how = f"{r['workers']} workers, {r['size']}px, image.resize {r['resize']}"
+    print(f"\n## (d) data loading from the cache: {r['img_s']:,.0f} img/s ({how})")
 
 
 def run_memory(b: Bench, a, result: dict, peak) -> None:

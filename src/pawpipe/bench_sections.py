@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cache import ImageCache, ImageSpec
 from .embed import EmbedSettings, torch_predictor
 from .frames import host_lib, lib_for, standardise
 from .model import PawModel, count_parameters, create_model
@@ -300,17 +301,19 @@ def bench_select(rows: int, dim: int, n_sets: int, config: dict, backend: str) -
 
 
 def bench_data(b: Bench, rows: int, workers: int):
-    """(d): the training DataLoader alone over a synthetic decoded-image cache."""
+    """(d): the training DataLoader alone over a synthetic decoded-image cache in the configured layout
+    (image.resize; in crop mode every other image a transposed portrait with the longest side kept)."""
     from torch.utils.data import DataLoader
 
-    size = b.config["image"]["size"]
+    spec = ImageSpec.from_config(b.config["image"])
+    size = spec.size
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cache.npy"
-        arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(rows, size, size, 3))
+        arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(rows, size, spec.long_side, 3))
         arr[:] = np.random.default_rng(0).integers(0, 256, size=arr.shape, dtype=np.uint8)
         arr.flush()
         del arr
-        images = np.load(path, mmap_mode="r")
+        images = ImageCache(np.load(path, mmap_mode="r"), spec, [spec.long_side] * rows, np.arange(rows) % 2 == 1)
         augment = build_augment(b.cfg.augment, 0)
         dataset = CachedImages(images, np.arange(rows), np.zeros(rows, np.float32), augment, 0)
         loader = DataLoader(
@@ -327,7 +330,8 @@ def bench_data(b: Bench, rows: int, workers: int):
         for xb, _, _ in loader:
             seen += len(xb.to(b.device, non_blocking=True))
         sync(b.device)
-        return {"img_s": seen / (time.perf_counter() - t0), "workers": workers, "rows": rows, "size": size}
+        img_s = seen / (time.perf_counter() - t0)
+        return {"img_s": img_s, "workers": workers, "rows": rows, "size": size, "resize": spec.resize}
 
 
 def bench_memory(b: Bench, batch: int = 16):

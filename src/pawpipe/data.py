@@ -168,7 +168,30 @@ def read_rgb(path: str | Path, draft: tuple[int, int]) -> Iterator[Image.Image]:
         raise DataError([f"{path}: cannot decode ({exc}); replace the file or drop its row"]) from None
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
-    """Decode one image to a (size, size, 3) uint8 RGB array (see read_rgb)."""
+def fit_box(width: int, height: int, size: int, max_aspect: float) -> tuple[tuple[int, int], tuple[float, ...]]:
+    """Aspect-preserving resize of a width x height image: its short side becomes `size`, its long side
+    size x its aspect ratio, at most round(size x max_aspect) (the middle of the long side is kept
+    beyond that). Returns PIL's (target size, source box) for Image.resize."""
+    short, long = min(width, height), max(width, height)
+    kept = min(round(size * long / short), round(size * max_aspect))
+    span = min(long, kept * short / size)  # the source pixels along the long side that are kept
+    start = (long - span) / 2
+    if width >= height:
+        return (kept, size), (start, 0, start + span, height)
+    return (size, kept), (0, start, width, start + span)
+
+
+def load_image(path: str | Path, size: int, max_aspect: float | None = None) -> np.ndarray:
+    """Decode one image (read_rgb) to a uint8 RGB array.
+
+    With max_aspect None it is squashed to (size, size, 3). With a number its aspect ratio is kept
+    (fit_box): (size, long, 3) for a landscape image, (long, size, 3) for a portrait one. JPEGs are
+    downscaled while decoding, keeping the short side >= size.
+    """
     with read_rgb(path, (size, size)) as img:
-        return np.asarray(img.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
+        if max_aspect is None:
+            img = img.resize((size, size), Image.Resampling.BICUBIC)
+        else:
+            target, box = fit_box(*img.size, size, max_aspect)
+            img = img.resize(target, Image.Resampling.BICUBIC, box=box)
+        return np.asarray(img, dtype=np.uint8)

@@ -8,6 +8,8 @@ differ in at most `threshold` bits are linked, and linked images form one group.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -22,7 +24,8 @@ def phash(image: np.ndarray) -> np.uint64:
     return np.packbits(bits).view(">u8")[0].astype(np.uint64)
 
 
-def hashes(images: np.ndarray) -> np.ndarray:
+def hashes(images: Iterable[np.ndarray]) -> np.ndarray:
+    """pHash of each image (any shape: phash resizes it to 32x32 first)."""
     return np.array([phash(np.asarray(img)) for img in images], dtype=np.uint64)
 
 

@@ -82,6 +82,7 @@ class EmbedJob:
     checkpoint: str
     folds_csv: str
     train_npy: str
+    train_index: str
     test_npy: str
     test_index: str
     train_table: str
@@ -162,8 +163,10 @@ def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
     with explain_oom("embed"):
         train_meta = metadata_matrix(job.train_table, folds["Id"].tolist()) if meta else None
         test_meta = metadata_matrix(job.test_table, test_ids) if meta else None
-        train_pred, train_emb = run(open_cache(job.train_npy), np.arange(len(folds)), "embed train", train_meta)
-        test_pred, test_emb = run(open_cache(job.test_npy), np.arange(len(test_ids)), "embed test", test_meta)
+        train_images = open_cache(job.train_npy, job.train_index)
+        test_images = open_cache(job.test_npy, job.test_index)
+        train_pred, train_emb = run(train_images, np.arange(len(folds)), "embed train", train_meta)
+        test_pred, test_emb = run(test_images, np.arange(len(test_ids)), "embed test", test_meta)
 
     val = folds["fold"].to_numpy() == job.fold
     oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=train_pred[val].astype(np.float64))

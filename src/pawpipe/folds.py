@@ -44,11 +44,13 @@ def folds_stage(
     n_splits: int,
     seed: int,
     cache_npy: str | None,
+    cache_index: str | None,
     threshold: int,
     out_folds: str,
     out_duplicates: str,
 ) -> pd.DataFrame:
-    """The folds rule: optional near-duplicate grouping from the image cache, then the split."""
+    """The folds rule: optional near-duplicate grouping from the image cache (each image's whole cached
+    frame), then the split."""
     from .cache import open_cache
     from .data import load_tables
     from .dedup import describe_groups, duplicate_groups, hashes
@@ -58,7 +60,8 @@ def folds_stage(
     train, _ = load_tables(data_dir, check_images=False)
     groups, dups = None, pd.DataFrame(columns=["group", "Id", TARGET, "max_distance"])
     if cache_npy:
-        codes = hashes(open_cache(cache_npy))
+        images = open_cache(cache_npy, cache_index)
+        codes = hashes(images.whole(i) for i in range(len(images)))
         groups = duplicate_groups(codes, threshold)
         dups = describe_groups(train["Id"].tolist(), train[TARGET].to_numpy(), groups, codes)
         log.info(

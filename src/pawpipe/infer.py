@@ -1,8 +1,8 @@
 """Predict the test set from a packaged experiment alone: no training data, no network.
 
 This is the code-competition route: the Kaggle notebook calls `predict_package` on the dataset
-folder built by the `package` rule. It runs the same steps as the pipeline (decode at the cached
-size, embed with the same batch size, the fold's SVR, the fold's blend weight, mean over folds,
+folder built by the `package` rule. It runs the same steps as the pipeline (decode and crop as the
+cache does, embed with the same batch size, the fold's SVR, the fold's blend weight, mean over folds,
 clip), so on the same device it reproduces the pipeline's submission. Folds are dealt round-robin
 to every visible GPU, one thread per device; on a GPU below compute capability 8.0 (Kaggle's T4)
 the models run in fp16 whatever precision they were trained in.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import decode_all
+from .cache import ImageCache, ImageSpec, layout
 from .data import TARGET, DataError, check_image_files, check_table, image_path, metadata_features, read_table
 from .embed import EmbedSettings, fold_predictor
 from .io import read_json, write_csv, write_json
@@ -30,18 +30,16 @@ from .svr_model import PortableSVR
 MANIFEST = "pawpipe.json"
 
 
-def load_test_images(data_dir: Path, ids: list[str], size: int, workers: int) -> np.ndarray:
+def image_spec(manifest: dict) -> ImageSpec:
+    """How the package's models saw their images (a package from before crop mode squashed them)."""
+    resize, max_aspect = manifest.get("image_resize", "squash"), manifest.get("image_max_aspect", 1)
+    return ImageSpec(manifest["image_size"], resize, max_aspect)
+
+
+def load_test_images(data_dir: Path, ids: list[str], spec: ImageSpec, workers: int) -> ImageCache:
+    """The test images decoded as the cache rule decodes them, read through the same centre crop."""
     paths = [str(image_path(data_dir, "test", i)) for i in ids]
-    images = np.zeros((len(ids), size, size, 3), np.uint8)
-    problems = []
-    for i, (img, problem) in enumerate(decode_all(paths, size, workers, desc=f"decode test at {size}px")):
-        if problem:
-            problems.append(problem)
-        else:
-            images[i] = img
-    if problems:
-        raise DataError(problems)
-    return images
+    return ImageCache.decode(paths, spec, workers, desc=f"decode test at {spec.size}px ({layout(spec)})")
 
 
 def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataFrame, extracted: dict) -> np.ndarray:
@@ -188,7 +186,7 @@ def predict_package(
     workers = workers or os.cpu_count() or 1
     set_threads(workers)
     t0 = time.perf_counter()
-    images = load_test_images(data_dir, ids, manifest["image_size"], workers)
+    images = load_test_images(data_dir, ids, image_spec(manifest), workers)
     decode_s = time.perf_counter() - t0
     devices = inference_devices(device)
     t0 = time.perf_counter()

@@ -178,7 +178,9 @@ def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) ->
         wheel = build_wheel(job.repo, ds)
         embed = resolved_config["embed"]
         manifest = {"exp": job.exp, "competition": job.competition, "folds": job.folds, "files": fold_files}
-        manifest |= {"wheel": wheel.name, "image_size": resolved_config["image"]["size"]}
+        image = resolved_config["image"]
+        manifest |= {"wheel": wheel.name, "image_size": image["size"]}
+        manifest |= {"image_resize": image["resize"], "image_max_aspect": image["max_aspect"]}
         manifest |= {"embed_batch_size": embed["batch_size"], "tta_hflip": embed.get("tta_hflip", False)}
         manifest |= {"engine": embed.get("engine", "torch"), "amp": resolved_config["train"]["amp"]}
         manifest |= {"weights_dtype": weights_dtype, "versions": library_versions()}

@@ -139,6 +139,7 @@ class ExportJob:
     checkpoint: str
     folds_csv: str
     train_npy: str
+    train_index: str
     train_table: str
     out_onnx: str
     out_report: str
@@ -148,7 +149,7 @@ def check_sample(job: ExportJob, check_images: int, head_metadata: bool):
     """The first `check_images` validation images of the fold (and their metadata rows)."""
     folds = read_csv(job.folds_csv)
     rows = np.flatnonzero(folds["fold"].to_numpy() == job.fold)[:check_images]
-    images = np.ascontiguousarray(open_cache(job.train_npy)[rows])
+    images = np.ascontiguousarray(open_cache(job.train_npy, job.train_index)[rows])
     meta = metadata_matrix(job.train_table, folds["Id"].iloc[rows].tolist()) if head_metadata else None
     return images, meta
 

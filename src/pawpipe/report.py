@@ -28,6 +28,7 @@ class CVJob:
     out_oof: str
     tuning_json: str | None = None
     selection_json: str | None = None
+    image: dict | None = None  # the config's image block: size, resize, max_aspect
 
 
 def selection_summary(path: str) -> dict:
@@ -82,6 +83,7 @@ def cv_report(job: CVJob) -> dict:
         "exp": job.exp,
         "n_folds": len(per_fold),
         "n_oof": len(oof),
+        "image": {k: job.image[k] for k in ("size", "resize", "max_aspect")} if job.image else None,
         "rmse": {**{h: rmse(oof[h], target) for h in heads}, "mean_predictor": rmse(mean_pred, target)},
         "components": {c: rmse(oof[c], target) for c in components},
         "notes": {"blend_in_sample": "optimistic: each fold's weight was fitted on the rows it is scored on"},
@@ -98,9 +100,20 @@ def cv_report(job: CVJob) -> dict:
     return report
 
 
+def describe_images(image: dict) -> str:
+    """One line saying how the images were fed to the model."""
+    if image["resize"] == "squash":
+        return f"images: {image['size']} px, squashed to squares (image.resize: squash)"
+    return (
+        f"images: {image['size']} px crops, aspect kept up to {image['max_aspect']:g}:1 "
+        "(image.resize: crop; random crops to train, centre crops to predict)"
+    )
+
+
 def format_cv_table(report: dict) -> str:
     lines = [
         f"CV RMSE for experiment {report['exp']!r} ({report['n_oof']} out-of-fold rows, {report['n_folds']} folds)",
+        *([describe_images(report["image"])] if report.get("image") else []),
         f"{'fold':>6} {'rows':>6} {'mlp':>8} {'svr':>8} {'blend':>8} {'w_mlp':>6}  svr backend",
     ]
     for r in report["folds"]:

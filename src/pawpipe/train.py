@@ -3,8 +3,9 @@
 Working files live in the fold's state directory (last.pt for resuming, best.pt, metrics.csv) and
 are published to the rule's outputs only when training ends, so a killed job leaves no output that
 looks complete and a rerun resumes from the last finished epoch. Every epoch reseeds from (seed,
-epoch) and every sample's augmentation from (seed, epoch, sample), so a resumed run reproduces an
-uninterrupted one exactly on CPU, whatever the number of DataLoader workers. Only what a result
+epoch) and every sample's random crop and augmentation from (seed, epoch, sample), so a resumed run
+reproduces an uninterrupted one exactly on CPU, whatever the number of DataLoader workers. Training
+reads a random square crop of each cached image; validation reads the centre crop. Only what a result
 depends on (the model, the data, the `train` settings that are not runtime settings) identifies a
 resume state: changing workers, batch sizes for inference, compile or the device resumes as before.
 """
@@ -28,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from .cache import open_cache
+from .cache import ImageCache, open_cache
 from .data import TARGET, metadata_matrix
 from .io import atomic_path, publish, read_csv, write_csv
 from .logs import log
@@ -83,6 +84,7 @@ class FoldJob:
 
     folds_csv: str
     cache_npy: str
+    cache_index: str
     train_table: str | None
     fold: int
     out_best: str
@@ -92,7 +94,7 @@ class FoldJob:
 
 @dataclass
 class FoldData:
-    images: np.ndarray
+    images: ImageCache
     y: np.ndarray  # target / 100 for every row of folds.csv
     tr_idx: np.ndarray
     va_idx: np.ndarray
@@ -132,12 +134,16 @@ class EpochSampler(Sampler[int]):
 
 
 class CachedImages(Dataset):
-    """Cached uint8 images (augmented), targets, and metadata rows (empty without a metadata head).
+    """Cached uint8 images (a random square crop, augmented), targets, and metadata rows (empty without
+    a metadata head).
 
-    Keys come from EpochSampler; each sample's augmentation is seeded from (seed, epoch, position).
+    Keys come from EpochSampler; each sample's crop and augmentation are seeded from (seed, epoch,
+    position), so they do not depend on which worker process reads the sample.
     """
 
-    def __init__(self, images, indices: np.ndarray, targets: np.ndarray, augment: A.Compose, seed: int, meta=None):
+    def __init__(
+        self, images: ImageCache, indices: np.ndarray, targets: np.ndarray, augment: A.Compose, seed: int, meta=None
+    ):
         self.images, self.indices, self.targets, self.augment, self.seed = images, indices, targets, augment, seed
         self.meta = meta if meta is not None else np.zeros((len(images), 0), np.float32)
 
@@ -146,8 +152,9 @@ class CachedImages(Dataset):
 
     def __getitem__(self, key: int):
         epoch, i = divmod(int(key), len(self.indices))
-        self.augment.set_random_seed((self.seed * 1_000_003 + epoch * 100_003 + i) % 2**32)
-        img = np.array(self.images[self.indices[i]])  # a writable copy of the memory-mapped slice
+        sample_seed = (self.seed * 1_000_003 + epoch * 100_003 + i) % 2**32
+        self.augment.set_random_seed(sample_seed)
+        img = self.images.random_crop(self.indices[i], sample_seed)  # a writable copy
         img = self.augment(image=img)["image"]
         target = torch.tensor(self.targets[i], dtype=torch.float32)
         return torch.from_numpy(np.ascontiguousarray(img)), target, torch.from_numpy(self.meta[self.indices[i]])
@@ -217,7 +224,7 @@ def config_digest(obj: Any) -> str:
 
 def load_fold_data(job: FoldJob, head_metadata: bool) -> FoldData:
     folds = read_csv(job.folds_csv)
-    images = open_cache(job.cache_npy)
+    images = open_cache(job.cache_npy, job.cache_index)
     if len(images) != len(folds):
         raise ValueError(
             f"{job.cache_npy} holds {len(images)} images but {job.folds_csv} has {len(folds)} rows; "

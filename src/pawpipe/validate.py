@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cache import decode_all
+from .cache import ImageSpec, decode_all
 from .data import SAFE_ID, TARGET, DataError, image_path, read_tables
 
 # Decoding at a small size is enough to prove an image is whole: libjpeg still reads every byte of
 # the entropy-coded data, while draft mode skips most of the inverse-DCT and resize work.
-CHECK_SIZE = 32
+CHECK = ImageSpec(32, "squash", 1.0)
 
 
 def decodable_ids(df: pd.DataFrame, data_dir: str | Path, split: str) -> list[str]:
@@ -30,7 +30,7 @@ def validate_dataset(data_dir: str | Path, workers: int = 1) -> tuple[pd.DataFra
     for split, df in tables.items():
         ids = decodable_ids(df, data_dir, split)
         paths = [str(image_path(data_dir, split, i)) for i in ids]
-        for _, problem in decode_all(paths, CHECK_SIZE, workers, desc=f"check {split} images"):
+        for _, problem in decode_all(paths, CHECK, workers, desc=f"check {split} images"):
             if problem:
                 problems.append(problem)
     if problems:

@@ -32,6 +32,7 @@ rule cv:
         TORCH_ENV
     params:
         exp=EXP,
+        image=WHAT["image"],
     script:
         "../scripts/cv.py"
 

@@ -219,6 +219,7 @@ def get_folds_input(wildcards):
     inputs = {"train": get_table("train"), "check": f"models/{wildcards.exp}/data_check.json"}
     if config["folds"]["group_duplicates"]:
         inputs["cache"] = f"models/{wildcards.exp}/cache/train.npy"
+        inputs["cache_index"] = f"models/{wildcards.exp}/cache/train.json"
     return inputs
 
 

@@ -80,6 +80,6 @@ rule cache:
         runtime=get_cluster_runtime("data"),
     params:
         data_dir=lambda w, input: os.path.dirname(input.table),
-        size=config["image"]["size"],
+        image=WHAT["image"],
     script:
         "../scripts/cache.py"

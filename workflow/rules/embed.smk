@@ -3,6 +3,7 @@ rule export_onnx:
         checkpoint="models/{exp}/fold{fold}/best.pt",
         folds="models/{exp}/folds.csv",
         train_npy="models/{exp}/cache/train.npy",
+        train_index="models/{exp}/cache/train.json",
         table=get_table("train"),
     output:
         model="models/{exp}/fold{fold}/model.onnx",
@@ -29,6 +30,7 @@ rule embed:
         onnx_report=get_onnx_input("onnx.json"),
         folds="models/{exp}/folds.csv",
         train_npy="models/{exp}/cache/train.npy",
+        train_index="models/{exp}/cache/train.json",
         test_npy="models/{exp}/cache/test.npy",
         test_index="models/{exp}/cache/test.json",
         train_table=get_table("train"),

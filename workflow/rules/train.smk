@@ -15,6 +15,7 @@ rule train:
     input:
         folds="models/{exp}/folds.csv",
         cache="models/{exp}/cache/train.npy",
+        cache_index="models/{exp}/cache/train.json",
         table=get_table("train"),
         weights=get_pretrained_check,
     output:

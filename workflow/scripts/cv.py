@@ -13,6 +13,7 @@ job = CVJob(
     out_oof=sm.output.oof,
     tuning_json=sm.input.get("tuning"),
     selection_json=sm.input.get("selection"),
+    image=dict(sm.params.image),
 )
 with job_logging(sm.log[0]), tracked(sm.params.exp, "cv") as tracker:
     report = cv_report(job)

@@ -10,6 +10,7 @@ job = EmbedJob(
     checkpoint=sm.input.checkpoint,
     folds_csv=sm.input.folds,
     train_npy=sm.input.train_npy,
+    train_index=sm.input.train_index,
     test_npy=sm.input.test_npy,
     test_index=sm.input.test_index,
     train_table=sm.input.train_table,

@@ -7,6 +7,7 @@ job = ExportJob(
     checkpoint=sm.input.checkpoint,
     folds_csv=sm.input.folds,
     train_npy=sm.input.train_npy,
+    train_index=sm.input.train_index,
     train_table=sm.input.table,
     out_onnx=sm.output.model,
     out_report=sm.output.report,

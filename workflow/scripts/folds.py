@@ -8,6 +8,7 @@ with job_logging(sm.log[0]):
         n_splits=sm.params.n_splits,
         seed=sm.params.seed,
         cache_npy=sm.input.get("cache"),
+        cache_index=sm.input.get("cache_index"),
         threshold=sm.params.threshold,
         out_folds=sm.output.folds,
         out_duplicates=sm.output.duplicates,

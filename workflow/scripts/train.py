@@ -10,6 +10,7 @@ cfg = TrainConfig.from_params({**sm.params.train, **how, "threads": sm.threads},
 job = FoldJob(
     folds_csv=sm.input.folds,
     cache_npy=sm.input.cache,
+    cache_index=sm.input.cache_index,
     train_table=sm.input.table,
     fold=sm.params.fold,
     out_best=sm.output.best,
