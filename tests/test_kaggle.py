@@ -132,6 +132,11 @@ def test_the_notebook_recomputes_the_frozen_extractors_offline(pipeline_run, tmp
     assert features == ["embedding", "metadata", "vit.embedding", "vit.logits", "convnext.embedding"]
     assert sorted(p.name for p in dataset.glob("extractor-*")) == ["extractor-convnext.pt", "extractor-vit.pt"]
     assert out.read_bytes() == (work / "submissions/tiny/submission.csv").read_bytes()
+    # Two devices (threads on the CPU here; Kaggle's two T4s) share the extractors, as they share the folds.
+    from pawpipe.infer import predict_package
+
+    predict_package(dataset, work / "data/tiny", tmp_path / "two.csv", device="cpu,cpu")
+    assert (tmp_path / "two.csv").read_bytes() == out.read_bytes()
 
     tables = {p.name: p.stat().st_mtime_ns for p in (exp / "extract").glob("*.parquet")}
     overlay = {"extractors": MICRO_EXTRACTORS, "svr": {"select": {"enabled": True, "min_gain": 0.0}}}

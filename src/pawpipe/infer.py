@@ -60,27 +60,47 @@ def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataF
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def extract_features(package_dir: Path, manifest: dict, data_dir: Path, ids: list[str], device: str, threads: int):
+def extract_features(
+    package_dir: Path, manifest: dict, data_dir: Path, ids: list[str], devices: list[str], threads: int
+):
     """Every packaged extractor's outputs for the test images, as the extract rule computes them:
-    {`{name}.{take}`: (n, d) float32}."""
+    {`{name}.{take}`: (n, d) float32}. Extractors are dealt round-robin over the devices, like the folds."""
+    entries = manifest.get("extractors", {})
+    dealt = deal_folds(sorted(entries), devices)
+
+    def run_device(device: str, names: list[str]) -> dict:
+        return {
+            name: run_packaged_extractor(package_dir, manifest, name, data_dir, ids, device, threads) for name in names
+        }
+
+    out = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(dealt))) as pool:
+        for done in [pool.submit(run_device, d, names) for d, names in dealt]:
+            for outputs in done.result().values():
+                out |= outputs
+    return out
+
+
+def run_packaged_extractor(
+    package_dir: Path, manifest: dict, name: str, data_dir: Path, ids, device: str, threads: int
+):
+    """One packaged extractor on `device`: its model from the shipped weights, the recorded preprocessing."""
     import torch
 
     from .extract import DecodedImages, ExtractSettings, create_extractor, run_extractor
 
-    out = {}
-    for name, entry in manifest.get("extractors", {}).items():
-        t0 = time.perf_counter()
-        spec, cfg = entry["spec"], entry["data_config"]
-        model = create_extractor(spec, manifest["seed"], load_pretrained=False)
-        state = torch.load(package_dir / entry["file"], map_location="cpu", weights_only=True)["model"]
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-        amp = inference_amp(manifest["amp"], device)
-        settings = ExtractSettings(device, amp, threads, manifest["embed_batch_size"], manifest.get("tta_hflip", False))
-        images = DecodedImages([image_path(data_dir, "test", i) for i in ids], cfg, threads)
-        outputs = run_extractor(model, cfg, spec["take"], images, settings, f"extractor {name}")
-        out |= {f"{name}.{take}": values for take, values in outputs.items()}
-        log.info("extractor %s on %s: %d images in %.1f s", name, device, len(ids), time.perf_counter() - t0)
-    return out
+    t0 = time.perf_counter()
+    entry = manifest["extractors"][name]
+    spec, cfg = entry["spec"], entry["data_config"]
+    model = create_extractor(spec, manifest["seed"], load_pretrained=False)
+    state = torch.load(package_dir / entry["file"], map_location="cpu", weights_only=True)["model"]
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    amp = inference_amp(manifest["amp"], device)
+    settings = ExtractSettings(device, amp, threads, manifest["embed_batch_size"], manifest.get("tta_hflip", False))
+    images = DecodedImages([image_path(data_dir, "test", i) for i in ids], cfg, threads)
+    outputs = run_extractor(model, cfg, spec["take"], images, settings, f"extractor {name}")
+    log.info("extractor %s on %s: %d images in %.1f s", name, device, len(ids), time.perf_counter() - t0)
+    return {f"{name}.{take}": values for take, values in outputs.items()}
 
 
 def inference_devices(device: str = "auto") -> list[str]:
@@ -190,7 +210,7 @@ def predict_package(
     decode_s = time.perf_counter() - t0
     devices = inference_devices(device)
     t0 = time.perf_counter()
-    extracted = extract_features(package_dir, manifest, data_dir, ids, devices[0], workers)
+    extracted = extract_features(package_dir, manifest, data_dir, ids, devices, workers)
     extract_s = time.perf_counter() - t0
     dealt = deal_folds(manifest["folds"], devices)
     log.info("folds per device: %s", ", ".join(f"{d}: {f}" for d, f in dealt))

@@ -69,6 +69,9 @@ rule extract:
         info="models/{exp}/extract/{extractor}.json",
     log:
         "models/{exp}/logs/extract_{extractor}.log",
+    # Ready as soon as the data is checked: run before training, so that a missing weights file or an
+    # unreachable hub fails the run at its start, not after hours of training.
+    priority: 10
     conda:
         TORCH_ENV
     threads: config["train"]["threads"]
