@@ -177,9 +177,9 @@ def test_an_extractor_computes_what_timms_own_preprocessing_and_model_give(tmp_p
 def extractor_table(path, ids, values, take="embedding"):
     from pawpipe.extract import feature_frame
 
-    half = len(ids) // 2
-    frame = pd.concat([feature_frame(ids[:half], "train", {take: values[:half]}),
-                       feature_frame(ids[half:], "train", {take: values[half:]})])  # fmt: skip
+    is_test = np.array([i.startswith("t") for i in ids])  # the fixture's test Ids are t0, t1, ...
+    frame = pd.concat([feature_frame(list(np.array(ids)[~is_test]), "train", {take: values[~is_test]}),
+                       feature_frame(list(np.array(ids)[is_test]), "test", {take: values[is_test]})])  # fmt: skip
     frame.sample(frac=1, random_state=0).to_parquet(path, index=False)  # rows in any order: joined on Id
 
 

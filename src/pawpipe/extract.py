@@ -13,6 +13,7 @@ The Kaggle notebook builds the same model from the packaged weights and runs the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -80,14 +81,17 @@ class DecodedImages:
         self.paths, self.workers = paths, max(1, workers)
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
         self.transform = create_transform(**kwargs, is_training=False, use_prefetcher=True)
-        self.size = tuple(cfg["input_size"][1:])
+        # timm resizes the short side to input_size / crop_pct before its centre crop: decode no smaller
+        short = math.ceil(max(cfg["input_size"][1:]) / cfg.get("crop_pct", 1.0))
+        self.draft = (short, short)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def _one(self, i: int) -> np.ndarray:
-        with read_rgb(self.paths[i], self.size) as img:
-            return self.transform(img).permute(1, 2, 0).numpy()
+        with read_rgb(self.paths[i], self.draft) as img:
+            chw = np.asarray(self.transform(img))  # a uint8 tensor (timm 1.x) or array: (3, H, W) either way
+            return chw.transpose(1, 2, 0)
 
     def __getitem__(self, rows) -> np.ndarray:
         rows = np.atleast_1d(rows)

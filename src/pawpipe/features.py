@@ -80,7 +80,10 @@ def extractor_sets(lib: ArrayLib, name: str, path: str, takes: list[str], ids: d
         cols = take_columns(frame.columns, take)
         if not cols:
             raise ValueError(f"{path}: no {take} columns; rerun the extract rule for {name!r}")
-        pair = tuple(lib.matrix(align(lib, frame[["Id", *cols]], ids[s], f"{path} ({s})")) for s in ("train", "test"))
+        pair = tuple(
+            lib.matrix(align(lib, frame.loc[frame["split"] == s, ["Id", *cols]], ids[s], f"{path} ({s})"))
+            for s in ("train", "test")
+        )
         sets[f"{name}.{take}"] = pair
     return sets
 

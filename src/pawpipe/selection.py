@@ -6,8 +6,10 @@ contest's winner chose among frozen features of many pretrained models.
 
 A selection scored on the rows that made it flatters itself. So it runs once per fold k on the OOF
 rows of the other folds only, and fold k's SVR then fits the combination chosen without its rows: its
-OOF predictions, and so the CV report, are never scored on rows that chose them. The same selection on
-all rows is recorded too, labelled optimistic. The fits a path needs are shared by every path (a
+OOF predictions, and so the CV report, are never scored on rows that chose them. This is nearly, not
+strictly, nested: fold k's rows did train the other folds' SVRs (and backbones) whose OOF predictions
+scored its choice; what they never do is score it. The same selection on all rows is recorded too,
+labelled optimistic. The fits a path needs are shared by every path (a
 combination's OOF predictions are computed once), so k + 1 selections cost little more than one.
 """
 
@@ -56,21 +58,20 @@ class OOFPredictions:
         return tuple(n for n in self.names if n in sets)
 
     def compute(self, wanted: set[Combination], backend: str) -> None:
-        todo = sorted(c for c in wanted if c not in self.done)
-        tasks = []
-        for combo in todo:
+        """Each new combination's OOF predictions: its folds fitted together, one combination at a time,
+        keeping only the predictions (the feature copies and fitted SVRs are freed before the next)."""
+        for combo in sorted(c for c in wanted if c not in self.done):
+            tasks = []
             for k, sets in enumerate(self.fold_sets):
                 x = self.lib.xp.concatenate([sets[n] for n in combo], axis=1)
                 val_host = self.fold_of == k
                 val = self.lib.asarray(val_host)
                 tasks.append((self.cfg, x[~val], fit_target(self.y[~val_host], self.cfg), x[val]))
-        fits = iter(run_fits(backend, self.cfg.threads, tasks))
-        for combo in todo:
             oof = np.empty(len(self.y))
-            for k in range(len(self.fold_sets)):
-                oof[self.fold_of == k] = next(fits)["preds"][0]
+            for k, fit in enumerate(run_fits(backend, self.cfg.threads, tasks, keep_heads=False)):
+                oof[self.fold_of == k] = fit["preds"][0]
             self.done[combo] = oof
-        self.fits += len(tasks)
+            self.fits += len(tasks)
 
 
 def step(path: Selection, oof: OOFPredictions, y: np.ndarray, min_gain: float) -> None:

@@ -104,11 +104,14 @@ class SVRHead:
         mean, scale, (xs,) = standardise(lib, x)
         self.scaler = Standardisation(mean, scale, lib.xp.asarray(x, dtype=lib.xp.float64).var(axis=0))
         self.model.fit(xs, lib.asarray(y, lib.xp.float32))
+        self._portable = None
+        self._portable = self.portable()  # read once: every later prediction uses these arrays
         return self
 
     def portable(self) -> PortableSVR:
         """The fitted scaler and SVR as plain arrays (see pawpipe.svr_model), whichever the backend."""
         if getattr(self, "_portable", None) is not None:
+            self._portable.meta["feature_sets"] = getattr(self, "feature_sets", self._portable.feature_sets)
             return self._portable
         meta = {
             "backend": self.backend,
@@ -154,24 +157,27 @@ def fit_target(y: np.ndarray, cfg: SVRConfig) -> np.ndarray:
     return np.minimum(y, cfg.clip_target) if cfg.clip_target is not None else y
 
 
-def fit_predict(backend: str, cfg: SVRConfig, x_fit, y_fit, *x_predict) -> dict[str, Any]:
-    """Fit one SVR head and predict each of `x_predict`; with timings and the worker's process id."""
+def fit_predict(backend: str, cfg: SVRConfig, x_fit, y_fit, *x_predict, keep_head: bool = True) -> dict[str, Any]:
+    """Fit one SVR head and predict each of `x_predict`; with timings and the worker's process id (and
+    the fitted head unless keep_head is false: a selection needs only the predictions)."""
     t0 = time.perf_counter()
     head = SVRHead(backend, cfg).fit(x_fit, y_fit)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     preds = [head.predict(x) for x in x_predict]
-    return {"head": head, "preds": preds, "fit_s": fit_s, "predict_s": time.perf_counter() - t0, "pid": os.getpid()}
+    result = {"preds": preds, "fit_s": fit_s, "predict_s": time.perf_counter() - t0, "pid": os.getpid()}
+    return {"head": head, **result} if keep_head else result
 
 
-def run_fits(backend: str, threads: int, tasks: list[tuple]) -> list[dict[str, Any]]:
+def run_fits(backend: str, threads: int, tasks: list[tuple], keep_heads: bool = True) -> list[dict[str, Any]]:
     """fit_predict(backend, *task) for every task: in `threads` processes with scikit-learn (each fit
     is single-threaded), one after the other with cuML (one GPU)."""
     if backend == "cuml" or threads <= 1 or len(tasks) <= 1:
-        return [fit_predict(backend, *task) for task in tasks]
+        return [fit_predict(backend, *task, keep_head=keep_heads) for task in tasks]
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=min(threads, len(tasks)))(delayed(fit_predict)(backend, *task) for task in tasks)
+    jobs = (delayed(fit_predict)(backend, *task, keep_head=keep_heads) for task in tasks)
+    return Parallel(n_jobs=min(threads, len(tasks)))(jobs)
 
 
 @dataclass(frozen=True)
