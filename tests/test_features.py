@@ -133,7 +133,8 @@ def test_an_extractor_computes_what_timms_own_preprocessing_and_model_give(tmp_p
     from PIL import Image
     from safetensors.torch import save_file
 
-    from pawpipe.extract import ExtractJob, ExtractSettings, create_extractor, extract
+    from pawpipe.embed import EmbedSettings
+    from pawpipe.extract import ExtractJob, create_extractor, extract
 
     rng = np.random.default_rng(0)
     for split, n in (("train", 5), ("test", 3)):
@@ -157,7 +158,10 @@ def test_an_extractor_computes_what_timms_own_preprocessing_and_model_give(tmp_p
     job = ExtractJob(str(tmp_path), str(tmp_path / "train.csv"), str(tmp_path / "test.csv"),
                      str(tmp_path / "vit.parquet"), str(tmp_path / "vit.json"))  # fmt: skip
     info = extract(
-        job, {**spec, "weights": str(tmp_path / "w.safetensors")}, 0, ExtractSettings("cpu", "off", 1, 2, False)
+        job,
+        {**spec, "weights": str(tmp_path / "w.safetensors")},
+        0,
+        EmbedSettings("torch", "cpu", "off", 1, 2, False, False, False),
     )
     table = pd.read_parquet(tmp_path / "vit.parquet")
     assert table["Id"].tolist() == [f"train{i}" for i in range(5)] + [f"test{i}" for i in range(3)]

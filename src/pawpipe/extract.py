@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from .data import image_path, read_rgb, read_table
+from .embed import EmbedSettings
 from .io import atomic_path, write_json
 from .logs import log
 from .runtime import (
@@ -113,19 +114,9 @@ def extractor_forward(model: torch.nn.Module, norm: Normalizer, amp, take: list[
     return forward
 
 
-@dataclass(frozen=True)
-class ExtractSettings:
-    """How an extractor runs: device, precision, threads (torch and decoding), batch, flip TTA."""
-
-    device: str
-    amp: str
-    threads: int
-    batch_size: int
-    hflip: bool
-
-
-def run_extractor(model, cfg: dict, take: list[str], images: DecodedImages, settings: ExtractSettings, desc: str):
-    """{take: float32 (N, D)} for every image of `images`, through the shared batched predictor."""
+def run_extractor(model, cfg: dict, take: list[str], images: DecodedImages, settings: EmbedSettings, desc: str):
+    """{take: float32 (N, D)} for every image of `images`, through the shared batched predictor, run as
+    the embed stage runs (settings' device, amp, threads, batch size, flip TTA; always PyTorch, eager)."""
     dev = resolve_device(settings.device)
     model = model.to(dev).requires_grad_(False).eval()
     inf = Inference(settings.batch_size, settings.hflip, amp_dtype(settings.amp, dev), compile=False)
@@ -155,7 +146,7 @@ class ExtractJob:
     out_info: str
 
 
-def extract(job: ExtractJob, spec: dict[str, Any], seed: int, settings: ExtractSettings) -> dict:
+def extract(job: ExtractJob, spec: dict[str, Any], seed: int, settings: EmbedSettings) -> dict:
     """One extractor's outputs for every train and test image, as a parquet table."""
     set_threads(settings.threads)
     t0 = time.perf_counter()

@@ -32,9 +32,6 @@ class ArrayLib:
     def asarray(self, values, dtype=None) -> object:
         return self.xp.asarray(values, dtype=dtype)
 
-    def to_host(self, values) -> np.ndarray:
-        return values.get() if self.name == "gpu" else np.asarray(values)
-
 
 @functools.cache
 def host_lib() -> ArrayLib:

@@ -87,7 +87,7 @@ def run_packaged_extractor(
     """One packaged extractor on `device`: its model from the shipped weights, the recorded preprocessing."""
     import torch
 
-    from .extract import DecodedImages, ExtractSettings, create_extractor, run_extractor
+    from .extract import DecodedImages, create_extractor, run_extractor
 
     t0 = time.perf_counter()
     entry = manifest["extractors"][name]
@@ -95,8 +95,7 @@ def run_packaged_extractor(
     model = create_extractor(spec, manifest["seed"], load_pretrained=False)
     state = torch.load(package_dir / entry["file"], map_location="cpu", weights_only=True)["model"]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    amp = inference_amp(manifest["amp"], device)
-    settings = ExtractSettings(device, amp, threads, manifest["embed_batch_size"], manifest.get("tta_hflip", False))
+    settings = notebook_settings(manifest, device, threads)
     images = DecodedImages([image_path(data_dir, "test", i) for i in ids], cfg, threads)
     outputs = run_extractor(model, cfg, spec["take"], images, settings, f"extractor {name}")
     log.info("extractor %s on %s: %d images in %.1f s", name, device, len(ids), time.perf_counter() - t0)
@@ -136,6 +135,21 @@ def version_mismatches(recorded: dict[str, str]) -> list[str]:
     return found
 
 
+def notebook_settings(manifest: dict, device: str, threads: int) -> EmbedSettings:
+    """How the notebook runs a fold's model or an extractor on `device`: as the pipeline did (engine,
+    batch size, flip TTA), in the device's precision (inference_amp), never compiled."""
+    return EmbedSettings(
+        engine=manifest.get("engine", "torch"),
+        device=device,
+        amp=inference_amp(manifest["amp"], device),
+        threads=threads,
+        batch_size=manifest["embed_batch_size"],
+        hflip=manifest.get("tta_hflip", False),
+        compile=False,  # a notebook predicts each fold once: a compile would cost more than it saves
+        channels_last="auto",
+    )
+
+
 def deal_folds(folds: list[int], devices: list[str]) -> list[tuple[str, list[int]]]:
     """Folds round-robin over devices (10 folds on 2 GPUs: 5 each); a device may be listed twice."""
     n = len(devices)
@@ -148,17 +162,7 @@ def predict_fold(
     """One fold's blended test predictions (float64) and its seconds: loading, then predicting."""
     t0 = time.perf_counter()
     names = manifest["files"][str(fold)]
-    amp = inference_amp(manifest["amp"], device)
-    settings = EmbedSettings(
-        engine=manifest.get("engine", "torch"),
-        device=device,
-        amp=amp,
-        threads=threads,
-        batch_size=manifest["embed_batch_size"],
-        hflip=manifest.get("tta_hflip", False),
-        compile=False,  # a notebook predicts each fold once: a compile would cost more than it saves
-        channels_last="auto",
-    )
+    settings = notebook_settings(manifest, device, threads)
     files = (names.get(f, "-") for f in ("best.pt", "model.onnx", "onnx.json"))
     run, info = fold_predictor(settings, *(package_dir / f for f in files))
     if info["image_size"] != images.shape[1]:
@@ -179,7 +183,7 @@ def predict_fold(
         svr = svr_model.predict(x)
     predict_s = time.perf_counter() - t0
     log.info("fold %d on %s (%s, amp %s): loaded in %.1f s, %d images in %.1f s, weight on MLP %.2f", fold, device,
-             info["engine"], amp, load_s, len(test), predict_s, w)  # fmt: skip
+             info["engine"], settings.amp, load_s, len(test), predict_s, w)  # fmt: skip
     return w * mlp.astype(np.float64) + (1 - w) * svr, {"load_s": load_s, "predict_s": predict_s}
 
 

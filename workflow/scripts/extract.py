@@ -1,11 +1,10 @@
 from pawpipe.embed import EmbedSettings
-from pawpipe.extract import ExtractJob, ExtractSettings, extract
+from pawpipe.extract import ExtractJob, extract
 from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
-embed = EmbedSettings.for_job(sm.params.embed, sm.params.amp, sm.threads)
-settings = ExtractSettings(embed.device, embed.amp, embed.threads, embed.batch_size, embed.hflip)
+settings = EmbedSettings.for_job(sm.params.embed, sm.params.amp, sm.threads)
 job = ExtractJob(
     data_dir=sm.params.data_dir,
     train_table=sm.input.train_table,
