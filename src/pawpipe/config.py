@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"  # in a checkout (not in the wheel)
 RUNTIME_MARK = "x-runtime"
 RUNTIME_ENV = "PAWPIPE_RUNTIME"
+CONFIGFILES_ENV = "PAWPIPE_CONFIGFILES"  # the run's --configfile overlays, for the commands hints print
 
 
 def load_schema(path: str | Path = SCHEMA) -> dict[str, Any]:
@@ -74,6 +75,21 @@ def job_runtime() -> dict[str, Any]:
     if value is None:
         raise RuntimeError(f"{RUNTIME_ENV} is not set: run this script through the Snakemake workflow")
     return json.loads(value)
+
+
+def export_configfiles(paths: list) -> None:
+    """Record the run's --configfile overlays (relative to the working directory where possible)."""
+    here = Path.cwd()
+    rel = [str(Path(p).relative_to(here)) if Path(p).is_relative_to(here) else str(p) for p in paths]
+    os.environ[CONFIGFILES_ENV] = json.dumps(rel)
+
+
+def rerun_command(target: str, cores: str = "all") -> str:
+    """The snakemake command that builds `target` with this run's config files, as a hint to print."""
+    import shlex
+
+    files = json.loads(os.environ.get(CONFIGFILES_ENV) or "[]")
+    return shlex.join(["snakemake", target, "--cores", cores, *(["--configfile", *files] if files else [])])
 
 
 def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_size: int) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataF
         else:
             raise ValueError(
                 f"the packaged SVR uses feature set {name!r}, which the package cannot compute; rebuild the "
-                f"package with `snakemake package` (other experiments' embeddings cannot be packaged)"
+                f"package with the pipeline's package rule (other experiments' embeddings cannot be packaged)"
             )
     return np.concatenate(parts, axis=1).astype(np.float32)
 
@@ -199,7 +199,7 @@ def predict_package(
     package_dir, data_dir = Path(package_dir), Path(data_dir)
     manifest = read_json(package_dir / MANIFEST)
     if "files" not in manifest:
-        raise ValueError(f"{package_dir / MANIFEST}: an older package layout; rebuild it with `snakemake package`")
+        raise ValueError(f"{package_dir / MANIFEST}: an older package layout; rebuild it with the package rule")
     for problem in version_mismatches(manifest.get("versions", {})):
         log.warning("WARNING: version differs from the package's: %s", problem)
     test = read_table(data_dir / "test.csv")

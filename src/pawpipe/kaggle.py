@@ -14,6 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .config import rerun_command
 from .io import read_csv, read_json
 from .logs import log
 from .report import check_submission
@@ -154,7 +155,7 @@ def submit(
     if route != "file":
         raise KaggleError(
             f"{competition} takes submissions only from notebooks (kaggle.route: {route}), and refuses an uploaded "
-            f"CSV: run `snakemake publish` (package, upload, run the notebook, submit its output). For a "
+            f"CSV: run `{rerun_command('publish', '1')}` (package, upload, run the notebook, submit its output). For a "
             f"competition that takes files, set kaggle.route: file"
         )
     sub = read_csv(submission)

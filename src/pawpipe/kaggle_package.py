@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from .config import rerun_command
 from .io import atomic_path, write_json
 from .kaggle import KERNEL_SCRIPT, KaggleError, owner_problem
 from .logs import log
@@ -208,4 +209,4 @@ def package(job: PackageJob, resolved_config: dict, weights_dtype: str, accelera
         "packaged %s: dataset %s (%.1f MiB, weights in %s, wheel %s), kernel %s (%s)",
         job.exp, job.out_dataset, size, weights_dtype, wheel, job.out_kernel, accelerator or "CPU",
     )  # fmt: skip
-    log.info("publish it (upload, run the notebook, submit, read the score): snakemake publish")
+    log.info("publish it (upload, run the notebook, submit, read the score): %s", rerun_command("publish", "1"))

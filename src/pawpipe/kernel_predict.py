@@ -72,7 +72,7 @@ def locate(args):
 def install_wheel(package):
     wheels = sorted(glob.glob(os.path.join(package, "pawpipe-*.whl")))
     if not wheels:
-        sys.exit(f"{package}: no pawpipe wheel; rebuild the dataset with `snakemake package`")
+        sys.exit(f"{package}: no pawpipe wheel; rebuild the dataset with the pipeline's package rule")
     lib = tempfile.mkdtemp(prefix="pawpipe-lib-")
     cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", "--target", lib, wheels[-1]]
     subprocess.run(cmd, check=True)
@@ -82,7 +82,7 @@ def install_wheel(package):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", default="/kaggle/input", help="where Kaggle mounts the inputs (searched at any depth)")
-    ap.add_argument("--package", help="the dataset folder built by `snakemake package` (default: found under --input)")
+    ap.add_argument("--package", help="the dataset folder built by the package rule (default: found under --input)")
     ap.add_argument("--data", help="folder with test.csv and test/ (default: found under --input)")
     ap.add_argument("--out", default="submission.csv")
     ap.add_argument("--device", default="auto", help="auto: every visible GPU, else the CPU; or e.g. cuda:0,cuda:1")

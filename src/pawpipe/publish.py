@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import rerun_command
 from .io import read_csv, read_json, write_csv
 from .kaggle import KaggleError, run_kaggle, submission_message
 from .logs import log
@@ -233,7 +234,8 @@ def read_score(job: PublishJob, r: Route, cv: dict, description: str, kernel: st
     try:
         return wait_for(check, "submission", poll.interval_s, poll.score_minutes)
     except KaggleError as exc:
-        log.warning("%s; %s has the row, `snakemake leaderboard` fills the score in later", exc, leaderboard)
+        later = rerun_command("leaderboard", "1")
+        log.warning("%s; %s has the row, `%s` fills the score in later", exc, leaderboard, later)
         return None
 
 

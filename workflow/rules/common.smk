@@ -29,7 +29,13 @@ os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
 TORCH_ENV = "../../envs/torch.yaml"
 RAPIDS_ENV = "../../envs/rapids.yaml"
 
-from pawpipe.config import export_runtime, feature_problems, load_schema, split_config
+from pawpipe.config import (
+    export_configfiles,
+    export_runtime,
+    feature_problems,
+    load_schema,
+    split_config,
+)
 
 # What a result depends on reaches rules as params (WHAT); how a job runs (the schema's x-runtime
 # keys: workers, threads, batch sizes for inference, compile, device) reaches every job through the
@@ -38,6 +44,7 @@ WHAT, HOW = split_config(
     config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 )
 export_runtime(HOW)
+export_configfiles(workflow.overwrite_configfiles)
 if feature_problems(config):
     raise ValueError("config: " + "; ".join(feature_problems(config)))
 
