@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from conftest import validated_config
 from pawpipe.cache import ImageSpec, build_cache, open_cache
-from pawpipe.infer import load_test_images
+from pawpipe.kaggle.predict import load_test_images
 
 SIZE = 48  # long side kept up to round(48 x 1.34) = 64 px
 PHOTO = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")  # a real photo, 512x600

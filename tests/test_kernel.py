@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import copy_run, run_snakemake
-from pawpipe import kernel_predict
-from pawpipe.infer import deal_folds, predict_package, version_mismatches
 from pawpipe.io import read_json
-from pawpipe.kernel_predict import find_inputs
+from pawpipe.kaggle import notebook as kernel_predict
+from pawpipe.kaggle.notebook import find_inputs
+from pawpipe.kaggle.predict import deal_folds, predict_package, version_mismatches
 from pawpipe.model import load_checkpoint
 from pawpipe.runtime import choose_amp
 
@@ -59,23 +60,23 @@ def kaggle_input(root: Path, layout: str) -> Path:
     (root / comp / "train").mkdir()
     (root / comp / "test.csv").write_text("Id\n")
     (root / pkg).mkdir(parents=True)
-    (root / pkg / "pawpipe.json").write_text('{"competition": "petfinder-pawpularity-score"}')
+    (root / pkg / "pawpipe-0.1.0-py3-none-any.whl").write_bytes(b"")
     return root
 
 
 @pytest.mark.parametrize("layout", ["classic", "mounted"])
 def test_the_kernel_finds_its_inputs_in_either_mount_layout(tmp_path, layout):
     root = kaggle_input(tmp_path / "input", layout)
-    data, packages = find_inputs(root, "petfinder-pawpularity-score")
+    data, packages = find_inputs(root, "petfinder-pawpularity-score", "test.csv")
     assert [Path(d).relative_to(root).parts[-1] for d in data] == ["petfinder-pawpularity-score"]
     assert [Path(p).name for p in packages] == ["pawpipe-demo"]
 
 
 def test_the_kernel_says_what_is_missing(tmp_path):
     root = kaggle_input(tmp_path / "input", "mounted")
-    (root / "datasets/someone/pawpipe-demo/pawpipe.json").unlink()
+    (root / "datasets/someone/pawpipe-demo/pawpipe-0.1.0-py3-none-any.whl").unlink()
     with pytest.raises(SystemExit, match=r"(?s)no pawpipe dataset .* under .*input.*add the dataset.*competitions/"):
-        kernel_predict.choose(find_inputs(root)[1], "pawpipe dataset (a folder with pawpipe.json)",
+        kernel_predict.choose(find_inputs(root)[1], "pawpipe dataset (a folder with the pawpipe wheel)",
                               "add the dataset to the notebook's inputs", root)  # fmt: skip
 
 
@@ -114,6 +115,7 @@ def test_folds_split_over_workers_give_the_same_submission(packaged, tmp_path):
     assert read_json(tmp_path / "t2.json")["devices"] == ["cpu", "cpu"]
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_folds_split_over_every_visible_gpu(packaged, tmp_path):
     if torch.cuda.device_count() < 2:
@@ -123,3 +125,118 @@ def test_folds_split_over_every_visible_gpu(packaged, tmp_path):
     single = predict_package(dataset, data, tmp_path / "single.csv", device="cuda:0")
     assert len(read_json(tmp_path / "t.json")["devices"]) == torch.cuda.device_count()
     assert (split["Pawpularity"] - single["Pawpularity"]).abs().max() < 0.05
+
+
+def write_package(folder: Path, **changes):
+    """A minimal package folder: the files its manifest names, and the manifest."""
+    from pawpipe.kaggle.manifest import Manifest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"0": {"best.pt": "fold0-best.pt", "svr.npz": "fold0-svr.npz", "blend.json": "fold0-blend.json"}}
+    for name in [*files["0"].values(), "pawpipe-0.1.0-py3-none-any.whl"]:
+        (folder / name).write_bytes(b"")
+    fields = dict(exp="demo", competition="petfinder-pawpularity-score", folds=[0], files=files,
+                  wheel="pawpipe-0.1.0-py3-none-any.whl", image={"size": 64, "resize": "crop", "max_aspect": 1.34},
+                  engine="torch", embed_batch_size=8, tta_hflip=False, amp="auto", weights_dtype="float16", seed=0,
+                  versions={}, requires=[])  # fmt: skip
+    return Manifest(**{**fields, **changes}).write(folder)
+
+
+def test_the_manifest_reads_back_what_was_written(tmp_path):
+    from pawpipe.kaggle.manifest import Manifest
+
+    write_package(tmp_path / "pkg")
+    manifest = Manifest.read(tmp_path / "pkg")
+    assert manifest.path(tmp_path / "pkg", 0, "svr.npz") == tmp_path / "pkg" / "fold0-svr.npz"
+    assert manifest.path(tmp_path / "pkg", 0, "model.onnx") is None  # not shipped with engine torch
+    assert sorted(manifest.named_files())[-1].endswith(".whl")
+
+
+def test_a_manifest_of_another_version_or_with_a_missing_file_is_refused(tmp_path):
+    import json
+
+    from pawpipe.kaggle.manifest import Manifest, ManifestError
+
+    path = write_package(tmp_path / "old")
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in data.items() if k != "version"}))  # as packages before it
+    with pytest.raises(ManifestError, match=r"manifest version 1, but this pawpipe reads version 2; rebuild"):
+        Manifest.read(tmp_path / "old")
+    write_package(tmp_path / "partial")
+    (tmp_path / "partial" / "fold0-svr.npz").unlink()
+    with pytest.raises(ManifestError, match=r"names 1 file\(s\) the folder does not hold, e.g. fold0-svr.npz"):
+        Manifest.read(tmp_path / "partial")
+    with pytest.raises(ManifestError, match=r"no pawpipe.json, so not a pawpipe package"):
+        Manifest.read(tmp_path)
+
+
+def _blend_scaled(w, mlp, svr):  # another blend formula
+    return w * mlp + (1 - w) * svr * 1.1
+
+
+def _fold_max(fold_preds):  # another fold mean
+    return np.clip(np.max(fold_preds, axis=0), 1, 100)
+
+
+def _sets_reordered(sets, names, xp=np):  # another feature assembly: the sets reversed, the first one twice
+    return xp.concatenate([sets[n] for n in [*names, names[0]][::-1]], axis=1).astype(xp.float32, copy=False)
+
+
+def pipeline_and_notebook(work: Path, out: Path, refit_svr: bool) -> tuple:
+    """The pipeline's stages from the SVR (or the blend) on, then `package` (the folds' new files copied
+    into the dataset) and the notebook: both submissions, in process."""
+    import shutil
+
+    from pawpipe.blend import BlendJob, blend_fold
+    from pawpipe.configfile import load_config
+    from pawpipe.features import FeatureInputs
+    from pawpipe.kaggle.manifest import fold_file
+    from pawpipe.report import make_submission
+    from pawpipe.svr import SVRConfig, SVRJob, fit_fold
+
+    cfg = load_config(base=work / "config/config.yaml")
+    dataset = out / "dataset"
+    shutil.copytree(work / "submissions/tiny/kaggle/dataset", dataset)
+    tests = []
+    for k in (0, 1):
+        fold, new = work / f"models/tiny/fold{k}", out / f"fold{k}"
+        svr_oof, svr_test = fold / "svr_oof.csv", fold / "svr_test.csv"
+        if refit_svr:
+            svr_oof, svr_test = new / "svr_oof.csv", new / "svr_test.csv"
+            inputs = FeatureInputs(str(fold / "embeddings.npz"), str(work / "data/tiny/train.csv"),
+                                   str(work / "data/tiny/test.csv"))  # fmt: skip
+            job = SVRJob(k, str(work / "models/tiny/folds.csv"), inputs, str(new / "svr.npz"), str(svr_oof),
+                         str(svr_test), str(new / "svr.json"))  # fmt: skip
+            fit_fold(job, SVRConfig(**{**cfg["svr"], "backend": "sklearn", "threads": 1}))
+            shutil.copy(new / "svr.npz", dataset / fold_file(k, "svr.npz"))
+        job = BlendJob(k, str(fold / "mlp_oof.csv"), str(svr_oof), str(fold / "mlp_test.csv"), str(svr_test),
+                       str(new / "blend_oof.csv"), str(new / "blend_test.csv"), str(new / "blend.json"))  # fmt: skip
+        blend_fold(job, cfg["blend"]["weight"], cfg["seed"])
+        shutil.copy(new / "blend.json", dataset / fold_file(k, "blend.json"))
+        tests.append(str(new / "blend_test.csv"))
+    pipeline = make_submission(test_csvs=tests, test_table=str(work / "data/tiny/test.csv"), out_csv=str(out / "p.csv"))
+    notebook = predict_package(dataset, work / "data/tiny", out / "n.csv", device="cpu")
+    return pipeline["Pawpularity"].to_numpy(), notebook["Pawpularity"].to_numpy()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where, function, replacement", [
+    ("pawpipe.blend", "mix", _blend_scaled),
+    ("pawpipe.report", "submission_values", _fold_max),
+    ("pawpipe.features", "assemble", _sets_reordered),
+])  # fmt: skip
+def test_a_shared_fact_changed_in_one_place_moves_the_pipeline_and_the_notebook_alike(
+    packaged, tmp_path, monkeypatch, where, function, replacement
+):
+    """The blend formula, the fold mean and the feature assembly are each one function that the pipeline
+    and the notebook both call: its code replaced in place (as an edit of its source would), both
+    submissions move, and they still agree."""
+    import importlib
+
+    target = getattr(importlib.import_module(where), function)
+    refit = function == "assemble"
+    before, _ = pipeline_and_notebook(packaged, tmp_path / "before", refit)
+    monkeypatch.setattr(target, "__code__", replacement.__code__)
+    pipeline, notebook = pipeline_and_notebook(packaged, tmp_path / "after", refit)
+    assert np.abs(pipeline - before).max() > 0.5  # the change moved the submission
+    assert np.abs(pipeline - notebook).max() < 0.05  # and the notebook moved with it (kaggle.rehearsal_tolerance)

@@ -17,8 +17,9 @@ import yaml
 
 from conftest import REPO, copy_run, run_snakemake
 from fake_kaggle import FakeKaggle
-from pawpipe.publish import Poll, PublishJob, Route, publish
-from pawpipe.rehearse import blocked_modules, lay_out, run_kernel
+from pawpipe.kaggle.manifest import KERNEL_CODE, Manifest
+from pawpipe.kaggle.publish import Poll, PublishJob, Route, publish
+from pawpipe.kaggle.rehearse import blocked_modules, lay_out, run_kernel
 
 FAST_POLL = {"interval_s": 0.2, "dataset_minutes": 2, "kernel_minutes": 5, "score_minutes": 1}
 
@@ -41,8 +42,8 @@ def kernel_runner(competition_data: Path, tmp: Path):
         code.mkdir()
         for name, data in files.items():
             (uploaded / name).write_bytes(data)
-        (code / "predict.py").write_text(request["text"])
-        manifest = pd.read_json(io.BytesIO(files["pawpipe.json"]), typ="series")
+        (code / KERNEL_CODE).write_text(request["text"])
+        manifest = Manifest.read(uploaded)
         paths = lay_out(work / "kaggle", "mounted", uploaded, competition_data / "test.csv",
                         request["competitionDataSources"][0], request["datasetDataSources"][0])  # fmt: skip
         try:
@@ -113,7 +114,7 @@ def test_publish_through_the_kaggle_cli(published_run, tmp_path):
         assert push["machineShape"] == "NvidiaTeslaT4" and push["enableGpu"] and not push["enableInternet"]
         assert push["datasetDataSources"] == ["tester/pawpipe-tiny"]
         assert push["competitionDataSources"] == ["petfinder-pawpularity-score"]
-        assert push["text"] == (REPO / "src/pawpipe/kernel_predict.py").read_text()
+        assert push["text"] == (REPO / "src/pawpipe/kaggle/notebook.py").read_text()
 
         # The submission: the code-competition form, naming the kernel and the version pushed.
         (submit,) = fake.bodies("CreateCodeSubmission")

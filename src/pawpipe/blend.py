@@ -22,10 +22,16 @@ from .metrics import rmse
 INNER_SPLITS = 5
 
 
+def mix(w, mlp, svr):
+    """The blend formula: weight w on the MLP head, 1 - w on the SVR (w a number or one per row). The
+    pipeline's blend and the Kaggle notebook both compute it here."""
+    return w * mlp + (1 - w) * svr
+
+
 def best_weight(mlp: np.ndarray, svr: np.ndarray, target: np.ndarray, step: float = 0.01) -> float:
     """The weight on the MLP head in [0, 1] (grid of `step`) with the lowest RMSE on these rows."""
     grid = np.round(np.arange(0.0, 1.0 + step / 2, step), 10)
-    scores = [rmse(w * mlp + (1 - w) * svr, target) for w in grid]
+    scores = [rmse(mix(w, mlp, svr), target) for w in grid]
     return float(grid[int(np.argmin(scores))])
 
 
@@ -80,9 +86,9 @@ def blend_fold(job: BlendJob, weight: str | float, seed: int) -> dict:
     auto = weight == "auto"
     w = best_weight(mlp, svr, target) if auto else float(weight)
     w_rows = cross_fit_weights(mlp, svr, target, seed * 1000 + job.fold) if auto else np.full(len(oof), w)
-    oof["blend"] = w_rows * mlp + (1 - w_rows) * svr
-    oof["blend_in_sample"] = w * mlp + (1 - w) * svr
-    test["blend"] = w * test["mlp"] + (1 - w) * test["svr"]
+    oof["blend"] = mix(w_rows, mlp, svr)
+    oof["blend_in_sample"] = mix(w, mlp, svr)
+    test["blend"] = mix(w, test["mlp"], test["svr"])
     summary = {
         "fold": job.fold,
         "weight_mlp": w,

@@ -120,9 +120,14 @@ def load_feature_sets(
     return sets
 
 
+def assemble(sets: dict, names: list[str], xp=np):
+    """The SVR's input: the named feature sets (matrices of the same rows) side by side in the order of
+    `names`, float32. The order is the one the SVR was fitted with (recorded in svr.npz); the pipeline
+    (svr, tuning, selection) and the Kaggle notebook all assemble features here."""
+    return xp.concatenate([sets[n] for n in names], axis=1).astype(xp.float32, copy=False)
+
+
 def combine(sets: FeatureSets, lib: ArrayLib | None = None) -> tuple[object, object]:
-    """The sets side by side, train and test (on the GPU with CuPy)."""
-    xp = (lib or host_lib()).xp
-    train = xp.concatenate([s[0] for s in sets.values()], axis=1).astype(xp.float32)
-    test = xp.concatenate([s[1] for s in sets.values()], axis=1).astype(xp.float32)
-    return train, test
+    """All sets side by side in their loading order, train and test (on the GPU with CuPy)."""
+    xp, names = (lib or host_lib()).xp, list(sets)
+    return tuple(assemble({n: pair[i] for n, pair in sets.items()}, names, xp) for i in (0, 1))

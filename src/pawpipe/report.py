@@ -178,6 +178,12 @@ def check_submission(sub: pd.DataFrame, test_ids: list[str], where: str = "submi
         raise DataError(problems)
 
 
+def submission_values(fold_preds: list[np.ndarray]) -> np.ndarray:
+    """The submitted values: the mean of the folds' blended test predictions, clipped to [1, 100]. The
+    pipeline's submission and the Kaggle notebook both compute it here."""
+    return np.clip(np.mean(fold_preds, axis=0), 1, 100)
+
+
 def make_submission(*, test_csvs: list[str], test_table: str, out_csv: str) -> pd.DataFrame:
     """Mean of the folds' blended test predictions, clipped to [1, 100], in test.csv's Id order."""
     test_ids = read_csv(test_table)["Id"].tolist()
@@ -187,7 +193,7 @@ def make_submission(*, test_csvs: list[str], test_table: str, out_csv: str) -> p
         if set(df.index) != set(test_ids) or len(df) != len(test_ids):
             raise ValueError(f"{p}: its Ids differ from {test_table}; rerun that fold's embed stage")
         preds.append(df.loc[test_ids, "blend"].to_numpy(float))
-    sub = pd.DataFrame({"Id": test_ids, TARGET: np.clip(np.mean(preds, axis=0), 1, 100)})
+    sub = pd.DataFrame({"Id": test_ids, TARGET: submission_values(preds)})
     check_submission(sub, test_ids, out_csv)
     write_csv(sub, out_csv)
     log.info(

@@ -29,6 +29,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+BF16_NATIVE = (8, 0)  # the CUDA compute capability from which bf16 runs natively (Ampere, Hopper)
+
+
 def choose_amp(mode: str, capability: tuple[int, int] | None) -> str | None:
     """`amp: auto|bf16|fp16|off` on a device of this CUDA compute capability (None: a CPU) -> bf16,
     fp16 or None. auto is what the device does natively: bf16 from compute capability 8.0 (Ampere,
@@ -38,8 +41,14 @@ def choose_amp(mode: str, capability: tuple[int, int] | None) -> str | None:
     if mode == "off":
         return None
     if mode == "auto":
-        return None if capability is None else ("bf16" if capability >= (8, 0) else "fp16")
+        return None if capability is None else ("bf16" if capability >= BF16_NATIVE else "fp16")
     return mode
+
+
+def inference_amp(trained: str, capability: tuple[int, int] | None) -> str:
+    """The `amp` a packaged model predicts with on a device of this compute capability (None: a CPU):
+    fp16 on GPUs without native bf16 (Kaggle's T4, a P100) whatever it was trained in, else as trained."""
+    return "fp16" if capability is not None and capability < BF16_NATIVE else trained
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
@@ -195,6 +204,8 @@ MEMORY_KEYS = {
     "train.grad_checkpointing: true, train.amp: bf16 or fp16, image.size",
     "validate": "train.eval_batch_size, image.size",
     "embed": "embed.batch_size, image.size",
+    "extract": "embed.batch_size (extractors run batches of that size), or a smaller input size in the "
+    "extractor's kwargs (e.g. img_size)",
 }
 
 

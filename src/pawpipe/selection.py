@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import TARGET
-from .features import FeatureInputs, load_feature_sets
+from .features import FeatureInputs, assemble, load_feature_sets
 from .frames import ArrayLib, lib_for
 from .io import read_csv, write_json
 from .logs import log
@@ -63,7 +63,7 @@ class OOFPredictions:
         for combo in sorted(c for c in wanted if c not in self.done):
             tasks = []
             for k, sets in enumerate(self.fold_sets):
-                x = self.lib.xp.concatenate([sets[n] for n in combo], axis=1)
+                x = assemble(sets, list(combo), self.lib.xp)
                 val_host = self.fold_of == k
                 val = self.lib.asarray(val_host)
                 tasks.append((self.cfg, x[~val], fit_target(self.y[~val_host], self.cfg), x[val]))

@@ -1,4 +1,4 @@
-from pawpipe.kaggle import download
+from pawpipe.kaggle.cli import download
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821

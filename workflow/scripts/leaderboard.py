@@ -1,5 +1,5 @@
+from pawpipe.kaggle.publish import refresh_leaderboard
 from pawpipe.logs import job_logging
-from pawpipe.publish import refresh_leaderboard
 
 sm = snakemake  # noqa: F821
 with job_logging(sm.log[0]):

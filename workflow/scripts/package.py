@@ -1,18 +1,17 @@
 import copy
 
 from pawpipe.config import job_runtime, merge
-from pawpipe.kaggle_package import PackageJob, package
+from pawpipe.kaggle.manifest import fold_artifacts, input_key
+from pawpipe.kaggle.package import PackageJob, package
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
-names = [("best.pt", "best"), ("model.onnx", "onnx"), ("onnx.json", "onnx_report"), ("svr.npz", "svr")]
-names.append(("blend.json", "blend"))
 job = PackageJob(
     exp=sm.params.exp,
     competition=sm.params.competition,
     owner=sm.params.owner,
     folds=list(sm.params.folds),
-    files={name: list(sm.input[key]) for name, key in names if key in sm.input.keys()},
+    files={name: list(sm.input[input_key(name)]) for name in fold_artifacts(sm.params.resolved["embed"]["engine"])},
     repo=sm.params.repo,
     out_dataset=sm.output.dataset,
     out_kernel=sm.output.kernel,

@@ -1,5 +1,5 @@
+from pawpipe.kaggle.publish import Poll, PublishJob, Route, publish
 from pawpipe.logs import job_logging
-from pawpipe.publish import Poll, PublishJob, Route, publish
 
 sm = snakemake  # noqa: F821
 job = PublishJob(

@@ -1,5 +1,5 @@
+from pawpipe.kaggle.rehearse import rehearse
 from pawpipe.logs import job_logging
-from pawpipe.rehearse import rehearse
 
 sm = snakemake  # noqa: F821
 with job_logging(sm.log[0]):

@@ -1,4 +1,4 @@
-from pawpipe.kaggle import submit
+from pawpipe.kaggle.cli import submit
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path, read_csv, read_json, write_json
-from .logs import log
+from ..io import atomic_path, read_csv, read_json, write_json
+from ..logs import log
+from .manifest import DATASET_METADATA, KERNEL_CODE, Manifest
 
 # What the notebook must run without: the pipeline's tools, training-only libraries and the SVR backends.
 BLOCKED = ("snakemake", "albumentations", "peft", "wandb", "cuml", "cupy", "sklearn", "onnxruntime", "kaggle")
@@ -36,9 +37,9 @@ class RehearsalError(RuntimeError):
     pass
 
 
-def blocked_modules(manifest: dict) -> list[str]:
+def blocked_modules(manifest: Manifest) -> list[str]:
     """BLOCKED, less what this experiment needs from Kaggle's image (peft for LoRA, onnxruntime for ONNX)."""
-    return [m for m in BLOCKED if m not in manifest.get("requires", [])]
+    return [m for m in BLOCKED if m not in manifest.requires]
 
 
 def write_blocker(folder: Path, modules: list[str]) -> Path:
@@ -76,8 +77,8 @@ def run_kernel(kernel: Path, inputs: Path, work: Path, blocked: list[str], devic
     """Run the kernel script as Kaggle would (its own working folder, no network index, no checkout on the
     path, `blocked` unimportable); return its output and wall seconds."""
     work.mkdir(parents=True, exist_ok=True)
-    script = work / "predict.py"
-    shutil.copy(kernel / "predict.py", script)
+    script = work / KERNEL_CODE
+    shutil.copy(kernel / KERNEL_CODE, script)
     env = {
         **os.environ,
         "PYTHONPATH": str(write_blocker(work.parent / "blocker", blocked)),
@@ -138,14 +139,14 @@ def rehearse(
     device: str = "auto",
 ) -> dict:
     dataset, kernel, test_table = Path(dataset), Path(kernel), Path(test_table)
-    manifest = read_json(dataset / "pawpipe.json")
-    ref = read_json(dataset / "dataset-metadata.json")["id"]
+    manifest = Manifest.read(dataset)
+    ref = read_json(dataset / DATASET_METADATA)["id"]
     blocked = blocked_modules(manifest)
-    report = {"exp": manifest["exp"], "blocked": blocked, "requires": manifest.get("requires", []), "layouts": {}}
+    report = {"exp": manifest.exp, "blocked": blocked, "requires": manifest.requires, "layouts": {}}
     kept = {}
     for layout in layouts:
         with tempfile.TemporaryDirectory(prefix=f"pawpipe-rehearsal-{layout}-") as tmp:
-            paths = lay_out(Path(tmp) / "kaggle", layout, dataset, test_table, manifest["competition"], ref)
+            paths = lay_out(Path(tmp) / "kaggle", layout, dataset, test_table, manifest.competition, ref)
             work = Path(tmp) / "kaggle" / "working"
             out, seconds = run_kernel(kernel, paths["input"], work, blocked, device)
             for what in ("data", "package"):

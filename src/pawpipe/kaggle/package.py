@@ -4,7 +4,7 @@ and a kernel (the offline inference script with its metadata).
 The dataset folder is flat (`fold3-best.pt`, `fold3-svr.npz`, ...): the kaggle CLI uploads the files of
 a folder and skips its subfolders unless told otherwise (`--dir-mode`), and Kaggle would unpack a zipped
 subfolder on its side, out of our sight. Flat, every file is uploaded as it is, the wheel included, and
-what the notebook reads is what was built here. `pawpipe.json` lists each fold's files.
+what the notebook reads is what was built here. The manifest (pawpipe.kaggle.manifest) names each file.
 """
 
 from __future__ import annotations
@@ -12,17 +12,27 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .config import rerun_command
-from .io import atomic_path, write_json
-from .kaggle import KERNEL_SCRIPT, KaggleError, owner_problem
-from .logs import log
+from ..config import rerun_command
+from ..io import atomic_path, write_json
+from ..logs import log
+from .cli import KaggleError, owner_problem
+from .manifest import (
+    DATASET_METADATA,
+    KERNEL_CODE,
+    KERNEL_METADATA,
+    NOTEBOOK_SOURCE,
+    Manifest,
+    extractor_file,
+    fold_artifacts,
+    fold_file,
+)
 
-MANIFEST = "pawpipe.json"
 WEIGHTS_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
@@ -35,13 +45,18 @@ def kernel_slug(exp: str) -> str:
 
 
 def build_wheel(repo: str | Path, out_dir: Path) -> Path:
-    """The project's wheel, for an offline `pip install` in the notebook."""
-    before = set(out_dir.glob("*.whl"))
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out_dir)]
-    proc = subprocess.run([*cmd, str(repo)], capture_output=True, text=True)
+    """The project's wheel, for an offline `pip install` in the notebook, built from a clean copy of the
+    sources: setuptools reuses a checkout's build/ folder, which keeps modules that no longer exist."""
+    repo = Path(repo)
+    with tempfile.TemporaryDirectory(prefix="pawpipe-wheel-") as tmp:
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(repo / name, tmp)
+        shutil.copytree(repo / "src", Path(tmp) / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out_dir)]
+        proc = subprocess.run([*cmd, tmp], capture_output=True, text=True)
     if proc.returncode != 0:
         raise KaggleError(f"building the pawpipe wheel failed: {proc.stderr[-2000:]}")
-    (wheel,) = set(out_dir.glob("*.whl")) - before
+    (wheel,) = out_dir.glob("pawpipe-*.whl")
     return wheel
 
 
@@ -62,7 +77,7 @@ def library_versions() -> dict[str, str]:
     import numpy
     import timm
 
-    from . import __version__
+    from .. import __version__
 
     return {"pawpipe": __version__, "torch": torch.__version__, "timm": timm.__version__, "numpy": numpy.__version__}
 
@@ -92,7 +107,7 @@ def check_packageable(resolved_config: dict, owner: str | None) -> None:
 
 def used_extractors(svr_files: list[str]) -> list[str]:
     """The extractors whose outputs some fold's SVR reads (after a selection, possibly fewer than all)."""
-    from .svr_model import PortableSVR
+    from ..svr_model import PortableSVR
 
     sets = {name for path in svr_files for name in PortableSVR.load(path).feature_sets}
     return sorted({name.split(".")[0] for name in sets if "." in name and not name.startswith("exp:")})
@@ -102,8 +117,8 @@ def write_extractors(job: PackageJob, resolved_config: dict, weights_dtype: str,
     """Each used extractor's weights (`extractor-{name}.pt`, in weights_dtype) rebuilt as the extract rule
     built them (same weights file or hub cache; random weights from the same seed), with its spec and the
     preprocessing recorded by the rule; returns the manifest's `extractors` entry."""
-    from .extract import create_extractor
-    from .io import read_json
+    from ..extract import create_extractor
+    from ..io import read_json
 
     specs = {e["name"]: e for e in resolved_config.get("extractors", [])}
     entries = {}
@@ -113,7 +128,7 @@ def write_extractors(job: PackageJob, resolved_config: dict, weights_dtype: str,
             k: v.to(WEIGHTS_DTYPES[weights_dtype]) if v.is_floating_point() else v
             for k, v in model.state_dict().items()
         }
-        target = ds / f"extractor-{name}.pt"
+        target = ds / extractor_file(name)
         torch.save({"model": state, "weights_dtype": weights_dtype}, target)
         info = read_json(job.extractor_infos[name])
         entries[name] = {"file": target.name, "spec": specs[name], "data_config": info["data_config"]}
@@ -128,7 +143,7 @@ def kernel_metadata(owner: str, exp: str, competition: str, accelerator: str | N
     meta = {
         "id": f"{owner}/{kernel_slug(exp)}",
         "title": kernel_slug(exp),
-        "code_file": "predict.py",
+        "code_file": KERNEL_CODE,
         "language": "python",
         "kernel_type": "script",
         "is_private": True,
@@ -147,8 +162,8 @@ def kernel_metadata(owner: str, exp: str, competition: str, accelerator: str | N
 
 @dataclass(frozen=True)
 class PackageJob:
-    """The package rule's inputs (`files`: best.pt, or model.onnx and onnx.json with embed.engine:
-    onnx, / svr.npz / blend.json -> one path per fold in the order of `folds`) and outputs."""
+    """The package rule's inputs (`files`: each of manifest.fold_artifacts -> one path per fold, in the
+    order of `folds`) and outputs."""
 
     exp: str
     competition: str
@@ -161,37 +176,47 @@ class PackageJob:
     extractor_infos: dict[str, str] = field(default_factory=dict)  # name -> models/{exp}/extract/{name}.json
 
 
-def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) -> str:
-    """The flat dataset folder (every fold's files, the wheel, pawpipe.json); returns the wheel's name."""
+def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) -> Manifest:
+    """The flat dataset folder: every fold's files, the extractors' weights, the wheel and the manifest."""
+    embed = resolved_config["embed"]
+    wanted = fold_artifacts(embed["engine"])
+    if sorted(job.files) != sorted(wanted):
+        raise KaggleError(f"package: got fold files {sorted(job.files)}, the manifest wants {sorted(wanted)}")
     with atomic_path(job.out_dataset) as ds:
         ds.mkdir()
         fold_files = {}
         for i, k in enumerate(job.folds):
             fold_files[str(k)] = {}
-            for name, paths in job.files.items():
-                target = ds / f"fold{k}-{name}"
+            for name in wanted:
+                target = ds / fold_file(k, name)
                 if name == "best.pt":
-                    write_checkpoint(paths[i], target, weights_dtype)
+                    write_checkpoint(job.files[name][i], target, weights_dtype)
                 else:
-                    shutil.copyfile(paths[i], target)
+                    shutil.copyfile(job.files[name][i], target)
                 fold_files[str(k)][name] = target.name
-        extractors = write_extractors(job, resolved_config, weights_dtype, ds)
-        wheel = build_wheel(job.repo, ds)
-        embed = resolved_config["embed"]
-        manifest = {"exp": job.exp, "competition": job.competition, "folds": job.folds, "files": fold_files}
-        image = resolved_config["image"]
-        manifest |= {"wheel": wheel.name, "image_size": image["size"]}
-        manifest |= {"image_resize": image["resize"], "image_max_aspect": image["max_aspect"]}
-        manifest |= {"embed_batch_size": embed["batch_size"], "tta_hflip": embed.get("tta_hflip", False)}
-        manifest |= {"engine": embed.get("engine", "torch"), "amp": resolved_config["train"]["amp"]}
-        manifest |= {"weights_dtype": weights_dtype, "versions": library_versions()}
-        manifest |= {"requires": required_modules(resolved_config), "config": resolved_config}
-        manifest |= {"extractors": extractors, "seed": resolved_config["seed"]}
-        write_json(manifest, ds / MANIFEST)
+        manifest = Manifest(
+            exp=job.exp,
+            competition=job.competition,
+            folds=list(job.folds),
+            files=fold_files,
+            wheel=build_wheel(job.repo, ds).name,
+            image={k: resolved_config["image"][k] for k in ("size", "resize", "max_aspect")},
+            engine=embed["engine"],
+            embed_batch_size=embed["batch_size"],
+            tta_hflip=embed["tta_hflip"],
+            amp=resolved_config["train"]["amp"],
+            weights_dtype=weights_dtype,
+            seed=resolved_config["seed"],
+            versions=library_versions(),
+            requires=required_modules(resolved_config),
+            extractors=write_extractors(job, resolved_config, weights_dtype, ds),
+            config=resolved_config,
+        )
+        manifest.write(ds)
         slug = dataset_slug(job.exp)
         metadata = {"title": slug, "id": f"{job.owner}/{slug}", "licenses": [{"name": "CC0-1.0"}]}
-        write_json(metadata, ds / "dataset-metadata.json")
-    return wheel.name
+        write_json(metadata, ds / DATASET_METADATA)
+    return manifest
 
 
 def package(job: PackageJob, resolved_config: dict, weights_dtype: str, accelerator: str | None) -> None:
@@ -199,11 +224,11 @@ def package(job: PackageJob, resolved_config: dict, weights_dtype: str, accelera
     check_packageable(resolved_config, job.owner)
     if weights_dtype not in WEIGHTS_DTYPES:
         raise KaggleError(f"kaggle.weights_dtype must be one of {sorted(WEIGHTS_DTYPES)}, not {weights_dtype!r}")
-    wheel = write_dataset(job, resolved_config, weights_dtype)
+    wheel = write_dataset(job, resolved_config, weights_dtype).wheel
     with atomic_path(job.out_kernel) as kd:
         kd.mkdir()
-        shutil.copyfile(KERNEL_SCRIPT, kd / "predict.py")
-        write_json(kernel_metadata(job.owner, job.exp, job.competition, accelerator), kd / "kernel-metadata.json")
+        shutil.copyfile(NOTEBOOK_SOURCE, kd / KERNEL_CODE)
+        write_json(kernel_metadata(job.owner, job.exp, job.competition, accelerator), kd / KERNEL_METADATA)
     size = sum(p.stat().st_size for p in Path(job.out_dataset).iterdir()) / 2**20
     log.info(
         "packaged %s: dataset %s (%.1f MiB, weights in %s, wheel %s), kernel %s (%s)",

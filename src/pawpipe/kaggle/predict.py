@@ -1,9 +1,10 @@
 """Predict the test set from a packaged experiment alone: no training data, no network.
 
 This is the code-competition route: the Kaggle notebook calls `predict_package` on the dataset
-folder built by the `package` rule. It runs the same steps as the pipeline (decode and crop as the
-cache does, embed with the same batch size, the fold's SVR, the fold's blend weight, mean over folds,
-clip), so on the same device it reproduces the pipeline's submission. Folds are dealt round-robin
+folder built by the `package` rule. It runs the same steps as the pipeline, through the same
+functions (decode and crop as the cache does, embed with the same batch size, assemble the SVR's
+features, the fold's SVR, the blend formula with the fold's weight, the mean over folds and the clip),
+so on the same device it reproduces the pipeline's submission. Folds are dealt round-robin
 to every visible GPU, one thread per device; on a GPU below compute capability 8.0 (Kaggle's T4)
 the models run in fp16 whatever precision they were trained in.
 """
@@ -18,22 +19,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import ImageCache, ImageSpec, layout
-from .data import TARGET, DataError, check_image_files, check_table, image_path, metadata_features, read_table
-from .embed import EmbedSettings, fold_predictor
-from .io import read_json, write_csv, write_json
-from .logs import log
-from .report import check_submission
-from .runtime import set_threads
-from .svr_model import PortableSVR
-
-MANIFEST = "pawpipe.json"
-
-
-def image_spec(manifest: dict) -> ImageSpec:
-    """How the package's models saw their images (a package from before crop mode squashed them)."""
-    resize, max_aspect = manifest.get("image_resize", "squash"), manifest.get("image_max_aspect", 1)
-    return ImageSpec(manifest["image_size"], resize, max_aspect)
+from ..blend import mix
+from ..cache import ImageCache, ImageSpec, layout
+from ..data import TARGET, DataError, check_image_files, check_table, image_path, metadata_features, read_table
+from ..embed import EmbedSettings, fold_predictor
+from ..features import assemble
+from ..io import read_json, write_csv, write_json
+from ..logs import log
+from ..report import check_submission, submission_values
+from ..runtime import set_threads
+from ..svr_model import PortableSVR
+from .manifest import Manifest
 
 
 def load_test_images(data_dir: Path, ids: list[str], spec: ImageSpec, workers: int) -> ImageCache:
@@ -43,30 +39,25 @@ def load_test_images(data_dir: Path, ids: list[str], spec: ImageSpec, workers: i
 
 
 def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataFrame, extracted: dict) -> np.ndarray:
-    """The SVR's input in the order it was fitted on (see pawpipe.features)."""
-    parts = []
-    for name in feature_sets:
-        if name == "embedding":
-            parts.append(embeddings)
-        elif name == "metadata":
-            parts.append(metadata_features(test, test["Id"].tolist()))
-        elif name in extracted:
-            parts.append(extracted[name])
-        else:
-            raise ValueError(
-                f"the packaged SVR uses feature set {name!r}, which the package cannot compute; rebuild the "
-                f"package with the pipeline's package rule (other experiments' embeddings cannot be packaged)"
-            )
-    return np.concatenate(parts, axis=1).astype(np.float32)
+    """The SVR's input: the sets it was fitted on, assembled in the recorded order (pawpipe.features)."""
+    available = {"embedding": embeddings, **extracted}
+    if "metadata" in feature_sets:
+        available["metadata"] = metadata_features(test, test["Id"].tolist())
+    missing = [name for name in feature_sets if name not in available]
+    if missing:
+        raise ValueError(
+            f"the packaged SVR uses feature set {missing[0]!r}, which the package cannot compute; rebuild the "
+            f"package with the package rule (other experiments' embeddings cannot be packaged)"
+        )
+    return assemble(available, feature_sets)
 
 
 def extract_features(
-    package_dir: Path, manifest: dict, data_dir: Path, ids: list[str], devices: list[str], threads: int
+    package_dir: Path, manifest: Manifest, data_dir: Path, ids: list[str], devices: list[str], threads: int
 ):
     """Every packaged extractor's outputs for the test images, as the extract rule computes them:
     {`{name}.{take}`: (n, d) float32}. Extractors are dealt round-robin over the devices, like the folds."""
-    entries = manifest.get("extractors", {})
-    dealt = deal_folds(sorted(entries), devices)
+    dealt = deal_folds(sorted(manifest.extractors), devices)
 
     def run_device(device: str, names: list[str]) -> dict:
         return {
@@ -82,17 +73,17 @@ def extract_features(
 
 
 def run_packaged_extractor(
-    package_dir: Path, manifest: dict, name: str, data_dir: Path, ids, device: str, threads: int
+    package_dir: Path, manifest: Manifest, name: str, data_dir: Path, ids, device: str, threads: int
 ):
     """One packaged extractor on `device`: its model from the shipped weights, the recorded preprocessing."""
     import torch
 
-    from .extract import DecodedImages, create_extractor, run_extractor
+    from ..extract import DecodedImages, create_extractor, run_extractor
 
     t0 = time.perf_counter()
-    entry = manifest["extractors"][name]
+    entry = manifest.extractors[name]
     spec, cfg = entry["spec"], entry["data_config"]
-    model = create_extractor(spec, manifest["seed"], load_pretrained=False)
+    model = create_extractor(spec, manifest.seed, load_pretrained=False)
     state = torch.load(package_dir / entry["file"], map_location="cpu", weights_only=True)["model"]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     settings = notebook_settings(manifest, device, threads)
@@ -111,13 +102,15 @@ def inference_devices(device: str = "auto") -> list[str]:
     return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
 
 
-def inference_amp(trained: str, device: str) -> str:
-    """fp16 on GPUs below compute capability 8.0 (no native bf16; T4, P100), the trained setting elsewhere."""
+def device_amp(trained: str, device: str) -> str:
+    """The precision a packaged model predicts in on `device` (runtime.inference_amp)."""
+    from ..runtime import inference_amp
+
     if not device.startswith("cuda"):
-        return trained
+        return inference_amp(trained, None)
     import torch
 
-    return "fp16" if torch.cuda.get_device_capability(device) < (8, 0) else trained
+    return inference_amp(trained, torch.cuda.get_device_capability(device))
 
 
 def version_mismatches(recorded: dict[str, str]) -> list[str]:
@@ -135,16 +128,16 @@ def version_mismatches(recorded: dict[str, str]) -> list[str]:
     return found
 
 
-def notebook_settings(manifest: dict, device: str, threads: int) -> EmbedSettings:
+def notebook_settings(manifest: Manifest, device: str, threads: int) -> EmbedSettings:
     """How the notebook runs a fold's model or an extractor on `device`: as the pipeline did (engine,
-    batch size, flip TTA), in the device's precision (inference_amp), never compiled."""
+    batch size, flip TTA), in the device's precision (device_amp), never compiled."""
     return EmbedSettings(
-        engine=manifest.get("engine", "torch"),
+        engine=manifest.engine,
         device=device,
-        amp=inference_amp(manifest["amp"], device),
+        amp=device_amp(manifest.amp, device),
         threads=threads,
-        batch_size=manifest["embed_batch_size"],
-        hflip=manifest.get("tta_hflip", False),
+        batch_size=manifest.embed_batch_size,
+        hflip=manifest.tta_hflip,
         compile=False,  # a notebook predicts each fold once: a compile would cost more than it saves
         channels_last="auto",
     )
@@ -157,20 +150,19 @@ def deal_folds(folds: list[int], devices: list[str]) -> list[tuple[str, list[int
 
 
 def predict_fold(
-    package_dir: Path, manifest: dict, fold: int, device: str, images, test, threads: int, extracted: dict
+    package_dir: Path, manifest: Manifest, fold: int, device: str, images, test, threads: int, extracted: dict
 ):
     """One fold's blended test predictions (float64) and its seconds: loading, then predicting."""
     t0 = time.perf_counter()
-    names = manifest["files"][str(fold)]
     settings = notebook_settings(manifest, device, threads)
-    files = (names.get(f, "-") for f in ("best.pt", "model.onnx", "onnx.json"))
-    run, info = fold_predictor(settings, *(package_dir / f for f in files))
+    files = (manifest.path(package_dir, fold, f) for f in ("best.pt", "model.onnx", "onnx.json"))
+    run, info = fold_predictor(settings, *files)
     if info["image_size"] != images.shape[1]:
         raise ValueError(
             f"fold {fold}: its model takes {info['image_size']} px images, the package says {images.shape[1]}"
         )
-    svr_model = PortableSVR.load(package_dir / names["svr.npz"])
-    w = read_json(package_dir / names["blend.json"])["weight_mlp"]
+    svr_model = PortableSVR.load(manifest.path(package_dir, fold, "svr.npz"))
+    w = read_json(manifest.path(package_dir, fold, "blend.json"))["weight_mlp"]
     load_s, t0 = time.perf_counter() - t0, time.perf_counter()
     meta = metadata_features(test, test["Id"].tolist()) if info["head_metadata"] else None
     mlp, emb = run(images, np.arange(len(test)), desc=f"fold {fold}", meta=meta)
@@ -184,7 +176,7 @@ def predict_fold(
     predict_s = time.perf_counter() - t0
     log.info("fold %d on %s (%s, amp %s): loaded in %.1f s, %d images in %.1f s, weight on MLP %.2f", fold, device,
              info["engine"], settings.amp, load_s, len(test), predict_s, w)  # fmt: skip
-    return w * mlp.astype(np.float64) + (1 - w) * svr, {"load_s": load_s, "predict_s": predict_s}
+    return mix(w, mlp.astype(np.float64), svr), {"load_s": load_s, "predict_s": predict_s}
 
 
 def predict_package(
@@ -197,10 +189,8 @@ def predict_package(
 ) -> pd.DataFrame:
     t_start = time.perf_counter()
     package_dir, data_dir = Path(package_dir), Path(data_dir)
-    manifest = read_json(package_dir / MANIFEST)
-    if "files" not in manifest:
-        raise ValueError(f"{package_dir / MANIFEST}: an older package layout; rebuild it with the package rule")
-    for problem in version_mismatches(manifest.get("versions", {})):
+    manifest = Manifest.read(package_dir)
+    for problem in version_mismatches(manifest.versions):
         log.warning("WARNING: version differs from the package's: %s", problem)
     test = read_table(data_dir / "test.csv")
     problems = check_table(test, data_dir / "test.csv", train=False) or check_image_files(test, data_dir, "test")
@@ -210,13 +200,13 @@ def predict_package(
     workers = workers or os.cpu_count() or 1
     set_threads(workers)
     t0 = time.perf_counter()
-    images = load_test_images(data_dir, ids, image_spec(manifest), workers)
+    images = load_test_images(data_dir, ids, ImageSpec.from_config(manifest.image), workers)
     decode_s = time.perf_counter() - t0
     devices = inference_devices(device)
     t0 = time.perf_counter()
     extracted = extract_features(package_dir, manifest, data_dir, ids, devices, workers)
     extract_s = time.perf_counter() - t0
-    dealt = deal_folds(manifest["folds"], devices)
+    dealt = deal_folds(manifest.folds, devices)
     log.info("folds per device: %s", ", ".join(f"{d}: {f}" for d, f in dealt))
 
     def run_device(dev: str, folds: list[int]) -> dict[int, tuple[np.ndarray, dict]]:
@@ -226,13 +216,13 @@ def predict_package(
     with ThreadPoolExecutor(max_workers=len(dealt)) as pool:
         for done in [pool.submit(run_device, d, f) for d, f in dealt]:
             results.update(done.result())
-    blends = [results[k][0] for k in manifest["folds"]]  # fold order, whichever device finished first
-    sub = pd.DataFrame({"Id": ids, TARGET: np.clip(np.mean(blends, axis=0), 1, 100)})
+    blends = [results[k][0] for k in manifest.folds]  # fold order, whichever device finished first
+    sub = pd.DataFrame({"Id": ids, TARGET: submission_values(blends)})
     check_submission(sub, ids, str(out_csv))
     write_csv(sub, out_csv)
     total_s = time.perf_counter() - t_start
     log.info("wrote %s: %d rows from %d folds of experiment %r in %.1f s", out_csv, len(sub), len(blends),
-             manifest["exp"], total_s)  # fmt: skip
+             manifest.exp, total_s)  # fmt: skip
     if timings_json:
         write_json(
             {
@@ -240,7 +230,7 @@ def predict_package(
                 "devices": [d for d, _ in dealt],
                 "decode_s": decode_s,
                 "extract_s": extract_s,
-                "folds": {str(k): results[k][1] for k in manifest["folds"]},
+                "folds": {str(k): results[k][1] for k in manifest.folds},
                 "total_s": total_s,
             },
             timings_json,

@@ -1,5 +1,5 @@
 """The kaggle CLI as the project runs it: credentials, the owner of what it uploads, the data download
-and the CSV submission of file-upload competitions (code competitions: pawpipe.publish)."""
+and the CSV submission of file-upload competitions (code competitions: pawpipe.kaggle.publish)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .config import rerun_command
-from .io import read_csv, read_json
-from .logs import log
-from .report import check_submission
+from ..config import rerun_command
+from ..io import read_csv, read_json
+from ..logs import log
+from ..report import check_submission
 
 COMPETITION = "petfinder-pawpularity-score"
-KERNEL_SCRIPT = Path(__file__).with_name("kernel_predict.py")
 
 
 class KaggleError(RuntimeError):
@@ -151,7 +150,7 @@ def submit(
     """Check the submission again, then `kaggle competitions submit` it (or print the command).
 
     Only for competitions that take uploaded files (kaggle.route: file); a code competition scores a
-    notebook instead (pawpipe.publish)."""
+    notebook instead (pawpipe.kaggle.publish)."""
     if route != "file":
         raise KaggleError(
             f"{competition} takes submissions only from notebooks (kaggle.route: {route}), and refuses an uploaded "

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import rerun_command
-from .io import read_csv, read_json, write_csv
-from .kaggle import KaggleError, run_kaggle, submission_message
-from .logs import log
-from .report import check_submission
+from ..config import rerun_command
+from ..io import read_csv, read_json, write_csv
+from ..logs import log
+from ..report import check_submission
+from .cli import KaggleError, run_kaggle, submission_message
+from .manifest import DATASET_METADATA, KERNEL_METADATA
 
 DATASET_FAILED = {"failed", "deleted"}
 KERNEL_FAILED = {"error", "cancel_requested", "cancel_acknowledged"}
@@ -275,8 +276,8 @@ def publish(job: PublishJob, r: Route) -> list[str]:
         read_score(job, r, cv, description, None, None)
         return finish(r.plan, r.dry_run)
     dataset_dir, kernel_dir = Path(job.dataset_dir), Path(job.kernel_dir)
-    dataset_ref = read_json(dataset_dir / "dataset-metadata.json")["id"]
-    kernel = read_json(kernel_dir / "kernel-metadata.json")["id"]
+    dataset_ref = read_json(dataset_dir / DATASET_METADATA)["id"]
+    kernel = read_json(kernel_dir / KERNEL_METADATA)["id"]
     note = f"pawpipe {r.exp}: CV RMSE {cv['rmse']['blend']:.4f} [{stamp}]"
     upload_dataset(dataset_dir, dataset_ref, note, r.dry_run, r.plan)
     wait_for_dataset(dataset_ref, r)

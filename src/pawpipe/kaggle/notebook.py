@@ -2,33 +2,35 @@
 
 Kaggle runs this with the internet off. It finds its two inputs under /kaggle/input, whichever way
 Kaggle mounts them (/kaggle/input/<slug>/ or /kaggle/input/competitions/<slug>/ and
-/kaggle/input/datasets/<owner>/<slug>/): the competition's folder (test.csv beside test/) and the
-pawpipe dataset (pawpipe.json). It installs the pawpipe wheel shipped in the dataset (no index, no
-dependencies: the Kaggle image has torch, timm, pandas and Pillow), then predicts the test images
-with every fold's Swin + MLP head, SVR and blend weight, on every visible GPU.
+/kaggle/input/datasets/<owner>/<slug>/): the pawpipe dataset (the folder with the pawpipe wheel) and
+the competition's folder (with its test table). It installs the wheel shipped in the dataset (no
+index, no dependencies: the Kaggle image has torch, timm, pandas and Pillow), reads the package's
+manifest, then predicts the test images with every fold's Swin + MLP head, SVR and blend weight, on
+every visible GPU.
 Locally: python predict.py --input <folder standing for /kaggle/input>, or --package and --data.
 """
 
 import argparse
 import glob
-import json
 import os
 import subprocess
 import sys
 import tempfile
 
-IMAGE_FOLDERS = {"test", "train"}  # thousands of files each: never walked
+WHEEL = "pawpipe-*.whl"  # what marks the package folder, before pawpipe can be imported to read its manifest
+MANY = 1000  # a folder with this many files holds images: its subfolders are not searched
 
 
-def find_inputs(root, competition=None):
-    """(competition folders, package folders) anywhere under root."""
+def find_inputs(root, competition=None, marker=None):
+    """(competition folders, package folders) anywhere under root: a package holds the pawpipe wheel; the
+    competition's folder holds `marker` (the test table the package names, e.g. test.csv)."""
     data, packages = [], []
     for here, dirs, files in os.walk(root, followlinks=True):
-        if "pawpipe.json" in files:
+        if glob.glob(os.path.join(glob.escape(here), WHEEL)):
             packages.append(here)
-        if "test.csv" in files and "test" in dirs:
+        if marker and marker in files:
             data.append(here)
-        dirs[:] = sorted(d for d in dirs if d not in IMAGE_FOLDERS and not d.startswith("."))
+        dirs[:] = [] if len(files) >= MANY else sorted(d for d in dirs if not d.startswith("."))
     if competition and len(data) > 1:
         data = [d for d in data if os.path.basename(d) == competition] or data
     return data, packages
@@ -40,7 +42,7 @@ def describe(root, depth=3):
     for here, dirs, files in os.walk(root, followlinks=True):
         level = os.path.relpath(here, root).count(os.sep) + (here != root)
         lines.append(f"  {here}/ ({len(files)} files)")
-        dirs[:] = sorted(d for d in dirs if d not in IMAGE_FOLDERS) if level < depth else []
+        dirs[:] = sorted(dirs) if level < depth and len(files) < MANY else []
     return "\n".join(lines[:40]) or f"  {root} does not exist"
 
 
@@ -52,25 +54,27 @@ def choose(found, what, fix, root):
     sys.exit(f"{len(found)} {what}s under {root}: {', '.join(found)}; keep one in the notebook's inputs")
 
 
-def locate(args):
-    """The package and the competition data: as given, else found under --input; says what it found."""
+def locate_package(args):
     package = args.package or choose(
-        find_inputs(args.input)[1], "pawpipe dataset (a folder with pawpipe.json)",
+        find_inputs(args.input)[1], "pawpipe dataset (a folder with the pawpipe wheel)",
         "add the dataset to the notebook's inputs", args.input,
     )  # fmt: skip
-    with open(os.path.join(package, "pawpipe.json")) as fh:
-        competition = json.load(fh).get("competition")
+    print(f"pawpipe package:  {package}", flush=True)
+    return package
+
+
+def locate_data(args, manifest):
+    """The competition's folder: as given, else the one under --input that holds the test table."""
     data = args.data or choose(
-        find_inputs(args.input, competition)[0], "competition data (test.csv beside test/)",
-        f"add the competition {competition} to the notebook's inputs", args.input,
+        find_inputs(args.input, manifest.competition, "test.csv")[0], "competition data (a folder with test.csv)",
+        f"add the competition {manifest.competition} to the notebook's inputs", args.input,
     )  # fmt: skip
     print(f"competition data: {data} ({len(os.listdir(os.path.join(data, 'test')))} test images)", flush=True)
-    print(f"pawpipe package:  {package}", flush=True)
-    return package, data
+    return data
 
 
 def install_wheel(package):
-    wheels = sorted(glob.glob(os.path.join(package, "pawpipe-*.whl")))
+    wheels = sorted(glob.glob(os.path.join(glob.escape(package), WHEEL)))
     if not wheels:
         sys.exit(f"{package}: no pawpipe wheel; rebuild the dataset with the pipeline's package rule")
     lib = tempfile.mkdtemp(prefix="pawpipe-lib-")
@@ -88,16 +92,22 @@ def main():
     ap.add_argument("--device", default="auto", help="auto: every visible GPU, else the CPU; or e.g. cuda:0,cuda:1")
     ap.add_argument("--timings", help="write the decode and per-fold seconds to this JSON file")
     args, _ = ap.parse_known_args()  # a notebook's kernel passes arguments of its own
-    package, data = locate(args)
+    package = locate_package(args)
     install_wheel(package)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     import logging
 
     import pawpipe
-    from pawpipe.infer import predict_package
+    from pawpipe.kaggle.manifest import Manifest, ManifestError
+    from pawpipe.kaggle.predict import predict_package
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("pawpipe").info("pawpipe %s from %s", pawpipe.__version__, os.path.dirname(pawpipe.__file__))
+    try:
+        manifest = Manifest.read(package)
+    except ManifestError as exc:
+        sys.exit(str(exc))
+    data = locate_data(args, manifest)
     predict_package(package, data, args.out, device=args.device, timings_json=args.timings)
 
 
