@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pawpipe import bench
+from pawpipe.bench import run as bench
 
 pytestmark = pytest.mark.slow  # times real models, a minute or so
 

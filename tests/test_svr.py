@@ -126,9 +126,34 @@ def test_portable_svr_matches_cuml_on_the_gpu(tmp_path):
 
     x, y = signal_problem(2000, 64)
     head = SVRHead("cuml", svr_config(C=20, epsilon=1.0)).fit(x[:1500], y[:1500])
-    expected = cp.asnumpy(head.model.predict(cp.asarray(head.scaler.transform(x[1500:]), dtype=cp.float32)))
+    expected = cp.asnumpy(head.model.predict(head.scaler.transform(cp.asarray(x[1500:])).astype(cp.float32)))
     head.save(str(tmp_path / "svr.npz"))
     portable = PortableSVR.load(tmp_path / "svr.npz")
     on_torch = portable.predict(x[1500:], xp=torch, asarray=lambda a: torch.as_tensor(a, device="cuda"))
     assert np.abs(portable.predict(x[1500:]) - expected).max() < 1e-3  # cuML computes in float32
     assert np.abs(on_torch - portable.predict(x[1500:])).max() < 1e-6
+
+
+def test_a_cuml_fitted_file_predicts_on_a_machine_without_cupy(tmp_path, monkeypatch):
+    """svr.npz records the backend that fitted it; loading it must not then need that backend's arrays."""
+    import sys
+
+    x, y = signal_problem()
+    head = SVRHead("sklearn", svr_config(C=20, epsilon=1.0)).fit(x[:200], y[:200])
+    head.backend = "cuml"  # as written by a GPU run
+    head._portable.meta["backend"] = "cuml"
+    head.save(str(tmp_path / "svr.npz"))
+    monkeypatch.setitem(sys.modules, "cupy", None)  # this machine has no CuPy: `import cupy` fails
+    loaded = SVRHead.load(str(tmp_path / "svr.npz"))
+    assert loaded.backend == "cuml"
+    assert (
+        np.abs(loaded.predict(x[200:]) - head.model.predict(head.scaler.transform(x[200:]).astype(np.float32))).max()
+        < 1e-4
+    )
+
+
+def test_the_estimator_takes_every_setting_of_the_config():
+    from pawpipe.svr import make_svr
+
+    model = make_svr("sklearn", svr_config(C=3.0, epsilon=0.5, kernel="poly", gamma=0.25, cache_size=64))
+    assert (model.C, model.epsilon, model.kernel, model.gamma, model.cache_size) == (3.0, 0.5, "poly", 0.25, 64)

@@ -67,7 +67,9 @@ def choose_backend(requested: str, cuml_ok: bool, why: str = "") -> str:
     raise ValueError(f"svr.backend must be auto, cuml or sklearn, not {requested!r}")
 
 
-def _make_svr(backend: str, cfg: SVRConfig):
+def make_svr(backend: str, cfg: SVRConfig):
+    """The backend's SVR estimator with the config's C, epsilon, kernel, gamma and kernel cache: the one
+    constructor the pipeline and the benchmark use."""
     kwargs = dict(C=cfg.C, epsilon=cfg.epsilon, kernel=cfg.kernel, gamma=cfg.gamma, cache_size=cfg.cache_size)
     if backend == "cuml":
         from cuml.svm import SVR
@@ -97,7 +99,7 @@ class SVRHead:
 
     def __init__(self, backend: str, cfg: SVRConfig):
         self.backend, self.cfg = backend, cfg
-        self.model = _make_svr(backend, cfg)
+        self.model = make_svr(backend, cfg)
 
     def fit(self, x, y) -> SVRHead:
         lib = lib_for(self.backend)
@@ -136,8 +138,9 @@ class SVRHead:
 
     def predict(self, x) -> np.ndarray:
         """From the portable arrays, as the Kaggle notebook predicts, so that both give the same numbers;
-        computed on the GPU (CuPy) where cuML fitted it."""
-        if self.backend == "cuml":
+        computed where the features are: on the GPU (CuPy) for CuPy features, with numpy otherwise. The
+        backend that fitted the file does not decide it: a cuML fit predicts on a machine without CuPy."""
+        if hasattr(x, "__cuda_array_interface__"):
             import cupy as cp
 
             return self.portable().predict(x, xp=cp, asarray=cp.asarray)

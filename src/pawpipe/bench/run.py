@@ -33,7 +33,13 @@ from pathlib import Path
 
 import torch
 
-from .bench_sections import (
+from ..config import resolve_model_args
+from ..configfile import load_config
+from ..model import create_model, resolve_normalization
+from ..runtime import resolve_device, set_threads
+from ..svr import cuml_status
+from ..train import TrainConfig
+from .sections import (
     Bench,
     bench_data,
     bench_embed,
@@ -47,12 +53,6 @@ from .bench_sections import (
     fmt,
     print_table,
 )
-from .config import resolve_model_args
-from .configfile import load_config
-from .model import create_model, resolve_normalization
-from .runtime import resolve_device, set_threads
-from .svr import cuml_status
-from .train import TrainConfig
 
 # Dense bf16 tensor-core peaks from the datasheets (TFLOP/s); pass --peak-tflops to use a measured one.
 PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "T4": 65.0, "P100": 18.7}
@@ -250,9 +250,8 @@ def render(result: dict, path: str) -> None:
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m pawpipe.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", action="append", default=None, help="config file(s) on top of config/config.yaml")
-    ap.add_argument(
-        "--suite", choices=sorted(SUITES), default="all", help="all: every section; gpu: (a)(b)(c)(d)(g)(h)"
-    )
+    suites = "; ".join(f"{name}: {sections}" for name, sections in SUITES.items())
+    ap.add_argument("--suite", choices=sorted(SUITES), default="all", help=f"the sections to run ({suites})")
     ap.add_argument("--smoke", action="store_true", help="a tiny model and budget: checks that the suite starts")
     ap.add_argument("--batch", type=int, help="training batch (default: train.batch_size)")
     ap.add_argument("--embed-batch", type=int, help="embedding batch (default: embed.batch_size)")
@@ -271,7 +270,7 @@ def parse_args(argv):
     ap.add_argument("--select-full-dim", type=int, default=1024, help="(h): columns per set for cuML at --svr-rows")
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: " + SUITES["all"] + ",memory")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip, of " + ",".join(RUNNERS))
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--render", help="write the GPU targets table into this file (BENCHMARKS.md)")
     a = ap.parse_args(argv)

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import ImageCache, ImageSpec
-from .embed import EmbedSettings, torch_predictor
-from .frames import host_lib, lib_for, standardise
-from .model import PawModel, count_parameters, create_model
-from .runtime import Normalizer, amp_dtype, use_channels_last
-from .svr import SVRConfig, SVRHead, cuml_status
-from .train import (
+from ..cache import ImageCache, ImageSpec
+from ..embed import EmbedSettings, torch_predictor
+from ..frames import host_lib, lib_for, standardise
+from ..model import PawModel, count_parameters, create_model
+from ..runtime import Normalizer, amp_dtype, use_channels_last
+from ..svr import SVRConfig, SVRHead, cuml_status, make_svr
+from ..train import (
     CachedImages,
     EpochSampler,
     TrainConfig,
@@ -203,8 +203,8 @@ def bench_finetune(b: Bench, freeze_stages: int):
 def bench_infer(b: Bench, compile_: bool):
     """(f): CPU inference img/s through PyTorch eager, PyTorch compiled and ONNX Runtime on each
     exporter's graph, on the same model, images and batch."""
-    from .embed import fold_predictor
-    from .ort import EXPORTERS, ServedModel, export_graph, merge_adapters
+    from ..embed import fold_predictor
+    from ..ort import EXPORTERS, ServedModel, export_graph, merge_adapters
 
     cpu = torch.device("cpu")
     model = copy.deepcopy(b.base).to(cpu).eval().requires_grad_(False)
@@ -266,13 +266,12 @@ def bench_svr(rows: int, dim: int, n_test: int, config: dict):
     extra = {"svr_shape": [rows - n_val, dim], "predicted_rows": n_val + n_test}
     if "cuml" in preds:
         import cupy as cp
-        from cuml.svm import SVR
 
         xs = cp.asarray(standardise(host_lib(), train)[2][0], dtype=cp.float32)
         yy = cp.asarray(y[: rows - n_val], dtype=cp.float32)
         cp.cuda.Device().synchronize()
         t0 = time.perf_counter()
-        SVR(C=cfg.C, epsilon=cfg.epsilon).fit(xs, yy)
+        make_svr("cuml", cfg).fit(xs, yy)  # the pipeline's estimator: the config's kernel, gamma and cache
         cp.cuda.Device().synchronize()
         extra["cuml_raw_fit_s"] = time.perf_counter() - t0
         extra["pred_rmse_cuml_vs_sklearn"] = float(np.sqrt(np.mean((preds["cuml"] - preds["sklearn"]) ** 2)))
@@ -282,7 +281,7 @@ def bench_svr(rows: int, dim: int, n_test: int, config: dict):
 def bench_select(rows: int, dim: int, n_sets: int, config: dict, backend: str) -> dict:
     """(h): forward selection (pawpipe.selection) over `n_sets` synthetic feature sets of `dim` columns
     on `rows` rows in 10 folds, as the svr_select rule runs it: the k + 1 selections and their fits."""
-    from .selection import OOFPredictions, Selection, forward_select
+    from ..selection import OOFPredictions, Selection, forward_select
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, n_sets * dim)).astype(np.float32)
