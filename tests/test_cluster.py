@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from conftest import REPO
 from pawpipe.cluster import Request, check_requests, parse_gres, parse_sinfo, parse_time_limit, status_problem
 
 # sinfo -h -N -o '%N|%c|%m|%G|%l|%P' on a cluster with a CPU partition (default) and a GPU one.
@@ -80,3 +83,74 @@ def test_status_commands_that_cannot_see_jobs_end_are_refused_with_the_fix():
     assert status_problem("squeue", off) is None
     assert status_problem("sacct", on) is None
     assert "MinJobAge=60 s" in status_problem("squeue", on) and "sacct" in status_problem("squeue", on)
+
+
+def test_the_advice_for_an_svr_job_names_the_key_that_sets_its_cores():
+    """svr jobs take svr.threads cores (svr.smk): a request too big for every node must say so."""
+    (problem,) = check_requests([Request("svr", cpus=64, mem_mb=2000)], parse_sinfo(SINFO))
+    assert "lower svr.threads or cluster.svr.mem_mb" in problem
+
+
+# The resource policy (pawpipe.cluster.SIZING): what every rule's job asks for, from the config alone.
+def test_jobs_ask_for_a_gpu_exactly_where_they_will_use_one():
+    from pawpipe.cluster import gpus
+    from test_config import validated_config
+
+    demo = validated_config()
+    assert {
+        r: gpus(demo, r, has_gpu=False, has_cuml=False) for r in ("train", "embed", "extract", "svr")
+    } == dict.fromkeys(("train", "embed", "extract", "svr"), 0)
+    assert gpus(demo, "train", has_gpu=True, has_cuml=False) == 1  # device auto on a GPU machine
+    assert gpus(demo, "svr", has_gpu=True, has_cuml=False) == 0  # scikit-learn: the CPU
+    assert gpus(demo, "svr", has_gpu=True, has_cuml=True) == 1
+    cuda = {**demo, "train": {**demo["train"], "device": "cuda"}}  # a cluster node: decided by the config
+    assert gpus(cuda, "train", has_gpu=False, has_cuml=False) == 1
+    onnx = {**cuda, "embed": {**cuda["embed"], "engine": "onnx"}}
+    assert gpus(onnx, "embed", has_gpu=True, has_cuml=False) == 0 and gpus(onnx, "train", False, False) == 1
+    cpu = {**demo, "train": {**demo["train"], "device": "cpu"}, "svr": {**demo["svr"], "backend": "cuml"}}
+    assert gpus(cpu, "train", has_gpu=True, has_cuml=True) == 0 and gpus(cpu, "svr", True, True) == 1
+    assert gpus(demo, "cache", has_gpu=True, has_cuml=True) == 0
+
+
+def test_cores_memory_and_time_come_from_the_keys_the_table_names():
+    from pawpipe.cluster import SIZING, resources, threads
+    from test_config import validated_config
+
+    preset = validated_config(REPO / "config" / "petfinder.yaml")
+    assert threads(preset, "svr") == preset["svr"]["threads"] == 16
+    assert threads(preset, "train") == preset["train"]["threads"] and threads(preset, "cache") == 16
+    assert resources(preset, "train", False, False) == {"gpu": 1, "gpu_model": None, "mem_mb": 64000, "runtime": 240}
+    assert resources(preset, "svr_search", False, False) == {
+        "gpu": 0,
+        "gpu_model": None,
+        "mem_mb": 16000,
+        "runtime": 30,
+    }
+    for rule, sizing in SIZING.items():
+        if sizing.cores:
+            assert threads(preset, rule) >= 1, rule
+
+
+def rule_blocks() -> dict[str, str]:
+    """Each rule of the workflow's stage files, by name, with the text of its body."""
+    blocks = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        parts = re.split(r"^\s*rule (\w+):\n", path.read_text(), flags=re.M)
+        blocks.update(zip(parts[1::2], parts[2::2], strict=True))
+    return blocks
+
+
+def test_every_rule_sizes_its_jobs_through_the_one_table():
+    """A rule with threads or resources reads both from SIZING under its own name, so the cores, memory,
+    GPU and the advice for a request that does not fit cannot drift apart."""
+    from pawpipe.cluster import SIZING
+
+    sized = {}
+    for rule, body in rule_blocks().items():
+        body = body.split("\nrule ")[0]
+        if "threads:" in body or "resources:" in body:
+            names = set(re.findall(r"get_(?:threads|resources)\(\"(\w+)\"\)", body))
+            assert names == {rule}, f"rule {rule} sizes itself as {names}"
+            assert not re.search(r"threads:\s*config\[|mem_mb=|gpu=", body), f"rule {rule}: sized outside SIZING"
+            sized[rule] = body
+    assert set(sized) == set(SIZING), set(sized) ^ set(SIZING)

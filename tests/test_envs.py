@@ -56,15 +56,18 @@ def imports_of(path: Path, seen: set[Path] | None = None) -> set[str]:
         if isinstance(node, ast.Import):
             modules = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import inside pawpipe
-                modules = [f"pawpipe.{node.module}" if node.module else "pawpipe"]
+            if node.level:  # relative import inside pawpipe: from the file's own package, `level` up
+                package = path.relative_to(REPO / "src").with_suffix("").parts[:-1]
+                base = package[: len(package) - (node.level - 1)]
+                modules = [".".join([*base, node.module] if node.module else base)]
             else:
                 modules = [node.module]
         for mod in modules:
             top = mod.split(".")[0]
             if top == "pawpipe":
                 sub = mod.split(".")[1:]
-                target = pkg.joinpath(*sub).with_suffix(".py") if sub else pkg / "__init__.py"
+                target = pkg.joinpath(*sub)
+                target = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
                 found |= imports_of(target, seen)
                 found |= imports_of(pkg / "__init__.py", seen)
             elif top not in sys.stdlib_module_names:

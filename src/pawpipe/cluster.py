@@ -1,17 +1,124 @@
-"""What a SLURM partition can run, and whether each job's request fits it, checked before submission.
+"""What each job asks for, what a SLURM partition can run, and whether each request fits it.
 
-SLURM accepts a job that no node of its partition can ever hold (more cores or GPUs than any node
-has) and leaves it pending with reason PartitionConfig; Snakemake then waits without a word. The
-workflow calls `check_requests` when a run through profiles/slurm starts, with the limits `sinfo`
-reports, and stops with one line per impossible request instead.
+The resource policy: one table (SIZING) says what sizes each rule's jobs (the config key of its cores,
+the cluster.* block of its memory and time limit, and what decides whether it takes a GPU); the rules
+read their threads and resources from it, and the advice for a request that does not fit names the
+same keys, so the two cannot drift apart.
+
+The checks: SLURM accepts a job that no node of its partition can ever hold (more cores or GPUs than
+any node has) and leaves it pending with reason PartitionConfig; Snakemake then waits without a word.
+When a run through profiles/slurm starts, `check_workflow` compares every job's request with the limits
+`sinfo` reports and stops with one line per impossible request instead.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """What sizes one rule's jobs: the config key of its cores (None: 1), the cluster.* block of its
+    memory and time limit (None: the profile's default-resources), and what decides whether it takes a
+    GPU: `device` (train.device), `embed` (the same, and embed.engine: torch), `svr` (cuML), or None."""
+
+    cores: str | None
+    limits: str | None
+    gpu: str | None = None
+
+
+SIZING = {
+    "check_data": Sizing("image.cache_workers", "data"),
+    "cache": Sizing("image.cache_workers", "data"),
+    "train": Sizing("train.threads", "train", "device"),
+    "export_onnx": Sizing("train.threads", "infer"),
+    "embed": Sizing("train.threads", "infer", "embed"),
+    "extract": Sizing("train.threads", "infer", "device"),
+    "svr": Sizing("svr.threads", "svr", "svr"),
+    "svr_search": Sizing("svr.threads", "svr", "svr"),
+    "rehearse_kaggle": Sizing(None, None, "device"),
+}
+
+
+def lookup(config: dict, dotted: str) -> Any:
+    node = config
+    for key in dotted.split("."):
+        node = node[key]
+    return node
+
+
+def threads(config: dict, rule: str) -> int:
+    """The cores a rule's job takes (Snakemake threads; sbatch --cpus-per-task)."""
+    key = SIZING[rule].cores
+    return int(lookup(config, key)) if key else 1
+
+
+@functools.cache
+def machine_has_gpu() -> bool:
+    """Whether this machine shows a GPU (nvidia-smi runs once per workflow load, not per rule)."""
+    from .gpus import visible_gpus
+
+    return bool(visible_gpus())
+
+
+def cuml_installed() -> bool:
+    return importlib.util.find_spec("cuml") is not None
+
+
+def device_gpus(device: str, has_gpu: bool) -> int:
+    """1 where a job on train.device will take a GPU, 0 where it runs on the CPU (device cpu, or auto
+    on a machine without GPUs), so that the default profile's gpu cap never serialises CPU-only jobs."""
+    if device == "cpu":
+        return 0
+    if device.startswith("cuda"):
+        return 1
+    return 1 if has_gpu else 0
+
+
+def gpus(config: dict, rule: str, has_gpu: bool, has_cuml: bool) -> int:
+    """The `gpu` resource of a rule's job. The SVR takes one only with cuML: svr.backend cuml, or auto
+    where cuML imports (and the job runs on a GPU); scikit-learn's asks for none."""
+    policy, device = SIZING[rule].gpu, config["train"]["device"]
+    if policy is None or (policy == "embed" and config["embed"]["engine"] != "torch"):
+        return 0
+    if policy == "svr":
+        backend = config["svr"]["backend"]
+        if backend == "auto":
+            return device_gpus(device, has_gpu) if has_cuml else 0
+        return {"sklearn": 0, "cuml": 1}[backend]
+    return device_gpus(device, has_gpu)
+
+
+def resources(config: dict, rule: str, has_gpu: bool, has_cuml: bool) -> dict[str, Any]:
+    """A rule's resources: its GPU (and the GPU type asked of a scheduler), memory (MB) and time limit
+    (minutes) from the config's cluster block. Local runs count only `gpu`."""
+    sizing, out = SIZING[rule], {}
+    if sizing.gpu:
+        n = gpus(config, rule, has_gpu, has_cuml)
+        out.update(gpu=n, gpu_model=config["cluster"]["gpu_model"] if n else None)
+    if sizing.limits:
+        limits = config["cluster"][sizing.limits]
+        out.update(mem_mb=limits["mem_mb"], runtime=limits["runtime"])
+    return out
+
+
+def svr_fallback_warning(config: dict, has_gpu: bool, has_cuml: bool) -> str | None:
+    """Said on the console at the start: a GPU is visible but cuML is missing, so `auto` fits every SVR
+    with scikit-learn on the CPU (minutes to hours on the competition data)."""
+    if config["svr"]["backend"] == "auto" and has_gpu and not has_cuml:
+        return (
+            "WARNING: a GPU is visible but cuML is not installed: svr.backend auto fits the SVRs with "
+            "scikit-learn on the CPU (svr.threads cores per job). Install RAPIDS for GPU SVRs: "
+            "pip install -r requirements-gpu.txt (README, 'GPU machines')."
+        )
+    return None
+
 
 SINFO_FORMAT = "%N|%c|%m|%G|%l|%P"
 
@@ -153,25 +260,12 @@ def _fits(request: Request, node: Node) -> bool:
     )
 
 
-# The config keys that size each rule's job: its cores, and its memory and time limit.
-SIZED_BY = {
-    "check_data": ("image.cache_workers", "cluster.data"),
-    "cache": ("image.cache_workers", "cluster.data"),
-    "train": ("train.threads", "cluster.train"),
-    "export_onnx": ("train.threads", "cluster.infer"),
-    "embed": ("train.threads", "cluster.infer"),
-    "extract": ("train.threads", "cluster.infer"),
-    "svr": (None, "cluster.svr"),
-    "svr_tune": (None, "cluster.svr"),
-    "svr_select": (None, "cluster.svr"),
-}
-
-
 def _advice(request: Request) -> str:
     if request.gpus:
         return "choose a partition with GPU nodes (slurm_partition), or set train.device: cpu to train on CPUs"
-    cores, memory = SIZED_BY.get(request.rule, (None, None))
-    keys = " or ".join([k for k in (cores, f"{memory}.mem_mb" if memory else None) if k]) or "default-resources"
+    sizing = SIZING.get(request.rule, Sizing(None, None))
+    memory = f"cluster.{sizing.limits}.mem_mb" if sizing.limits else None
+    keys = " or ".join([k for k in (sizing.cores, memory) if k]) or "default-resources"
     where = "the profile" if keys == "default-resources" else "the config"
     return f"lower {keys} in {where}, or choose another partition (slurm_partition)"
 
@@ -212,3 +306,20 @@ def read_config() -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"scontrol show config failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc.stdout
+
+
+def check_workflow(workflow) -> None:
+    """On a SLURM run (the workflow's onstart), refuse requests no node can hold and a status command
+    that cannot work, before anything is submitted."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    from snakemake.exceptions import WorkflowError
+
+    problem = status_problem(getattr(workflow.executor_settings, "status_command", None), read_config())
+    requests = [
+        job_request(job.name, job.threads, job.resources) for job in workflow.dag.needrun_jobs() if not job.is_local
+    ]
+    problems = ([problem] if problem else []) + check_requests(requests, read_partitions())
+    if problems:
+        raise WorkflowError("cannot submit to SLURM:\n  " + "\n  ".join(problems))

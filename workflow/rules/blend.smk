@@ -1,3 +1,6 @@
+include: "inputs/blend.smk"
+
+
 rule blend:
     input:
         mlp_oof="models/{exp}/fold{fold}/mlp_oof.csv",

@@ -1,3 +1,6 @@
+include: "inputs/data.smk"
+
+
 if is_demo():
 
     rule demo_data:
@@ -33,10 +36,9 @@ rule check_data:
         "models/{exp}/logs/check_data.log",
     conda:
         TORCH_ENV
-    threads: config["image"]["cache_workers"]
+    threads: get_threads("check_data")
     resources:
-        mem_mb=get_cluster_mem_mb("data"),
-        runtime=get_cluster_runtime("data"),
+        **get_resources("check_data"),
     params:
         data_dir=lambda w, input: os.path.dirname(input.train),
     script:
@@ -74,10 +76,9 @@ rule cache:
         "models/{exp}/logs/cache_{split}.log",
     conda:
         TORCH_ENV
-    threads: config["image"]["cache_workers"]
+    threads: get_threads("cache")
     resources:
-        mem_mb=get_cluster_mem_mb("data"),
-        runtime=get_cluster_runtime("data"),
+        **get_resources("cache"),
     params:
         data_dir=lambda w, input: os.path.dirname(input.table),
         image=WHAT["image"],

@@ -1,3 +1,6 @@
+include: "inputs/embed.smk"
+
+
 rule export_onnx:
     input:
         checkpoint="models/{exp}/fold{fold}/best.pt",
@@ -12,10 +15,9 @@ rule export_onnx:
         "models/{exp}/logs/export_onnx_fold{fold}.log",
     conda:
         TORCH_ENV
-    threads: config["train"]["threads"]
+    threads: get_threads("export_onnx")
     resources:
-        mem_mb=get_cluster_mem_mb("infer"),
-        runtime=get_cluster_runtime("infer"),
+        **get_resources("export_onnx"),
     params:
         fold=lambda w: int(w.fold),
         onnx=WHAT["embed"]["onnx"],
@@ -43,12 +45,9 @@ rule embed:
         "models/{exp}/logs/embed_fold{fold}.log",
     conda:
         TORCH_ENV
-    threads: config["train"]["threads"]
+    threads: get_threads("embed")
     resources:
-        gpu=gpu_request(on_gpu=config["embed"]["engine"] == "torch"),
-        mem_mb=get_cluster_mem_mb("infer"),
-        runtime=get_cluster_runtime("infer"),
-        gpu_model=get_gpu_model(gpu_request(on_gpu=config["embed"]["engine"] == "torch")),
+        **get_resources("embed"),
     params:
         fold=lambda w: int(w.fold),
         embed=WHAT["embed"],
@@ -74,12 +73,9 @@ rule extract:
     priority: 10
     conda:
         TORCH_ENV
-    threads: config["train"]["threads"]
+    threads: get_threads("extract")
     resources:
-        gpu=gpu_request(),
-        mem_mb=get_cluster_mem_mb("infer"),
-        runtime=get_cluster_runtime("infer"),
-        gpu_model=get_gpu_model(gpu_request()),
+        **get_resources("extract"),
     params:
         data_dir=lambda w, input: os.path.dirname(input.train_table),
         extractor=lambda w: get_extractor(w.extractor),

@@ -1,3 +1,6 @@
+include: "inputs/ensemble.smk"
+
+
 if is_ensemble():
 
     rule ensemble:

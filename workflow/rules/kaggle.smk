@@ -1,3 +1,6 @@
+include: "inputs/kaggle.smk"
+
+
 if not is_demo():
 
     rule download_data:
@@ -41,8 +44,6 @@ rule submit:
 rule package:
     input:
         unpack(get_package_models),
-        svr=get_fold_files("svr.npz"),
-        blend=get_fold_files("blend.json"),
         extractors=[f"models/{EXP}/extract/{e['name']}.json" for e in config["extractors"]],
     output:
         dataset=directory(f"submissions/{EXP}/kaggle/dataset"),
@@ -77,7 +78,7 @@ rule rehearse_kaggle:
     conda:
         TORCH_ENV
     resources:
-        gpu=gpu_request(),
+        **get_resources("rehearse_kaggle"),
     params:
         tolerance=config["kaggle"]["rehearsal_tolerance"],
     script:

@@ -1,40 +1,22 @@
-rule svr_tune:
-    input:
-        unpack(get_svr_tune_input),
-    output:
-        "models/{exp}/svr_tuning.json",
-    log:
-        "models/{exp}/logs/svr_tune.log",
-    conda:
-        get_svr_env()
-    threads: config["svr"]["threads"]
-    resources:
-        gpu=svr_gpu_request(),
-        mem_mb=get_cluster_mem_mb("svr"),
-        runtime=get_cluster_runtime("svr"),
-        gpu_model=get_gpu_model(svr_gpu_request()),
-    params:
-        svr=WHAT["svr"],
-        extractors=WHAT["extractors"],
-    script:
-        "../scripts/svr_all_folds.py"
+include: "inputs/svr.smk"
 
 
-rule svr_select:
+# One job over every fold: svr_tuning.json (C and epsilon on OOF RMSE, svr.grid) or svr_selection.json
+# (forward selection of the feature sets, svr.select).
+rule svr_search:
     input:
-        unpack(get_svr_tune_input),
+        unpack(get_svr_all_folds_input),
     output:
-        "models/{exp}/svr_selection.json",
+        "models/{exp}/svr_{search}.json",
     log:
-        "models/{exp}/logs/svr_select.log",
+        "models/{exp}/logs/svr_{search}.log",
+    wildcard_constraints:
+        search="tuning|selection",
     conda:
         get_svr_env()
-    threads: config["svr"]["threads"]
+    threads: get_threads("svr_search")
     resources:
-        gpu=svr_gpu_request(),
-        mem_mb=get_cluster_mem_mb("svr"),
-        runtime=get_cluster_runtime("svr"),
-        gpu_model=get_gpu_model(svr_gpu_request()),
+        **get_resources("svr_search"),
     params:
         svr=WHAT["svr"],
         extractors=WHAT["extractors"],
@@ -54,12 +36,9 @@ rule svr:
         "models/{exp}/logs/svr_fold{fold}.log",
     conda:
         get_svr_env()
-    threads: config["svr"]["threads"]
+    threads: get_threads("svr")
     resources:
-        gpu=svr_gpu_request(),
-        mem_mb=get_cluster_mem_mb("svr"),
-        runtime=get_cluster_runtime("svr"),
-        gpu_model=get_gpu_model(svr_gpu_request()),
+        **get_resources("svr"),
     params:
         fold=lambda w: int(w.fold),
         svr=WHAT["svr"],

@@ -1,3 +1,6 @@
+include: "inputs/train.smk"
+
+
 rule check_weights:
     output:
         "models/{exp}/pretrained.json",
@@ -25,12 +28,9 @@ rule train:
         "models/{exp}/logs/train_fold{fold}.log",
     conda:
         TORCH_ENV
-    threads: config["train"]["threads"]
+    threads: get_threads("train")
     resources:
-        gpu=gpu_request(),
-        mem_mb=get_cluster_mem_mb("train"),
-        runtime=get_cluster_runtime("train"),
-        gpu_model=get_gpu_model(gpu_request()),
+        **get_resources("train"),
     params:
         fold=lambda w: int(w.fold),
         model_args=get_model_args(),

@@ -1,4 +1,4 @@
-# The rules that fit SVRs over every fold at once: svr_tune (C and epsilon) and svr_select (feature sets).
+# svr_search: SVRs fitted over every fold at once, to tune C and epsilon or to select feature sets.
 from pawpipe.config import job_runtime
 from pawpipe.features import FeatureInputs
 from pawpipe.gpus import job_gpu
@@ -13,6 +13,6 @@ experiments = cfg.features["experiments"]
 fold_inputs = [
     FeatureInputs.from_rule(sm.input, sm.params.extractors, experiments, k) for k in range(len(sm.input.embeddings))
 ]
-run = {"svr_tune": tune_svr, "svr_select": select_features}[sm.rule]
+run = {"tuning": tune_svr, "selection": select_features}[sm.wildcards.search]
 with job_logging(sm.log[0]), job_gpu(uses_gpu=sm.resources.gpu > 0):
     run(fold_inputs, sm.input.folds, cfg, sm.output[0])
