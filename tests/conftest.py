@@ -91,6 +91,19 @@ def pipeline_run(tmp_path_factory, tiny_config) -> Path:
     return workdir
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu are skipped at collection where there is no CUDA device, so that their
+    fixtures (a packaged run, a trained fold) never run for a test that cannot."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="marked gpu: needs a CUDA device, and this machine has none")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_terminal_summary(terminalreporter):
     """Say how many fault-injection cases ran, and how each ended."""
     outcomes = [

@@ -101,7 +101,13 @@ def demo_copy(tmp_path_factory) -> Path:
     """A fresh copy of the repository (its tracked files) after the demo, shrunk to run in a minute:
     experiment `demo` with four folds, so every path and target the docs name exists."""
     copy = tmp_path_factory.mktemp("clone") / "pawpipe"
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         if (REPO / name).is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
@@ -157,3 +163,16 @@ def test_a_command_that_runs_jobs_must_say_how_many_cores():
     assert not cores_problem("snakemake leaderboard --cores 1") and not cores_problem("snakemake -n")
     assert not cores_problem("snakemake --profile profiles/slurm")
     assert not cores_problem("snakemake --report report.html")
+
+
+def test_the_config_page_lists_every_key_of_the_schema(tmp_path):
+    """config/README.md's table is the schema's (regenerate: python -m pawpipe.configfile config/README.md)."""
+    from pawpipe.configfile import render_reference, schema_keys
+
+    page = tmp_path / "README.md"
+    shutil.copy(REPO / "config" / "README.md", page)
+    assert not render_reference(page), "config/README.md is stale: python -m pawpipe.configfile config/README.md"
+    text = page.read_text()
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    missing = [key for key, _ in schema_keys(schema) if f"| `{key}` |" not in text]
+    assert not missing and len(schema_keys(schema)) > 100

@@ -1,0 +1,75 @@
+"""The config: what versus how, the shipped overlays, the models they name (no workflow run)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import REPO, validated_config
+
+# A changed value for every runtime (how) setting; the test fails if the schema gains one not listed.
+CHANGED_HOW = {
+    "image.cache_workers": 1,
+    "train.num_workers": 1,
+    "train.device": "cpu",
+    "train.channels_last": False,
+    "train.grad_checkpointing": [0],
+    "train.compile": True,
+    "train.eval_batch_size": 7,
+    "train.threads": 2,
+    "train.keep_state": True,
+    "embed.batch_size": 5,
+    "svr.backend": "sklearn",
+    "svr.threads": 2,
+    "svr.cache_size": 256,
+}
+
+
+def test_every_runtime_key_is_covered_by_the_what_how_test():
+    from pawpipe.config import load_schema, runtime_paths
+
+    assert {".".join(p) for p in runtime_paths(load_schema())} == set(CHANGED_HOW)
+
+
+OVERLAYS = [REPO / "config" / "petfinder.yaml", *sorted((REPO / "config" / "variants").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.stem)
+def test_every_shipped_overlay_gives_a_valid_config_and_model(overlay):
+    from pawpipe.config import resolve_model_args
+
+    config = validated_config(overlay)  # merged key by key like --configfile; raises on any bad key
+    args = resolve_model_args(config["backbone"], config["head"], config["image"]["size"])  # raises on a clash
+    named = (yaml.safe_load(overlay.read_text()).get("backbone") or {}).get("name")
+    assert args["name"] == (named or "swin_micro_patch4_window4_64") and args["image_size"] == config["image"]["size"]
+
+
+def backbone_shapes(config):
+    from pawpipe.config import resolve_model_args
+    from pawpipe.model import create_model
+
+    args = resolve_model_args({**config["backbone"], "pretrained": False}, config["head"], config["image"]["size"])
+    return {k: v.shape for k, v in create_model(args).backbone.state_dict().items()}
+
+
+def timm_shapes(name):
+    import timm
+
+    return {k: v.shape for k, v in timm.create_model(name, pretrained=False, num_classes=0).state_dict().items()}
+
+
+def test_the_competition_preset_builds_timms_own_swin_large():
+    config = validated_config(REPO / "config" / "petfinder.yaml")
+    assert backbone_shapes(config) == timm_shapes(config["backbone"]["name"])
+
+
+def test_an_overlay_that_names_a_backbone_gets_that_models_own_shape(tmp_path):
+    """The demo's micro Swin is a registered model, not kwargs that shrink another: an overlay that
+    sets only backbone.name and image.size builds that model as timm defines it."""
+    (tmp_path / "other.yaml").write_text("backbone:\n  name: swin_base_patch4_window12_384\nimage:\n  size: 384\n")
+    config = validated_config(tmp_path / "other.yaml")
+    assert config["backbone"]["kwargs"] == {}
+    assert backbone_shapes(config) == timm_shapes("swin_base_patch4_window12_384")
+    demo = validated_config()
+    assert demo["backbone"]["name"] == "swin_micro_patch4_window4_64"
+    assert backbone_shapes(demo) == timm_shapes("swin_micro_patch4_window4_64")
