@@ -28,6 +28,24 @@ def validated_config(*overlays) -> dict:
     return load(list(overlays))
 
 
+def pawpularity_task(**changes):
+    """The demo config's task (Pawpularity's), resolved as check_data resolves it against the demo data."""
+    import dataclasses
+
+    from pawpipe.task import Task
+
+    task = Task.from_config(validated_config()["task"])
+    return dataclasses.replace(task, columns=["Pawpularity"], submission="value", **changes)
+
+
+def write_task(path: Path, task=None) -> str:
+    """A task.json (Pawpularity's unless given), as check_data writes it; returns its path."""
+    from pawpipe.io import write_json
+
+    write_json((task or pawpularity_task()).to_dict(), path)
+    return str(path)
+
+
 def svr_config(**overrides):
     """The SVR settings of the validated demo config (scikit-learn), with overrides."""
     from pawpipe.svr import SVRConfig
@@ -133,8 +151,15 @@ def prepared_train(tmp_path_factory):
     table = pd.read_csv(root / "data" / "train.csv", dtype={"Id": str})
     write_csv(make_folds(table, 2, seed=0), root / "folds.csv")
     spec = ImageSpec.from_config({**validated_config()["image"], "size": 32})
-    build_cache(table["Id"].tolist(), root / "data", "train", spec, root / "train.npy", root / "train.json")
+    ids = table["Id"].tolist()
+    build_cache(ids, demo_paths(root / "data", "train", ids), "train", spec, root / "train.npy", root / "train.json")
+    write_task(root / "task.json")
     return root, shrink(load_config())
+
+
+def demo_paths(data_dir: Path, split: str, ids: list[str]) -> list[Path]:
+    """Where the Pawpularity demo's images of `ids` lie (task.image: {split}/{id}.jpg)."""
+    return [Path(data_dir) / split / f"{i}.jpg" for i in ids]
 
 
 def cached_images(root: Path):
@@ -163,9 +188,10 @@ def train_fold_0(prepared_train, out, epochs=3, tracker=None, finetune=None, hea
         out_best=str(out / "best.pt"),
         out_metrics=str(out / "metrics.csv"),
         state_dir=str(out / "state"),
+        task=str(root / "task.json"),
     )
     resolved = {**cfg, "train": {**cfg["train"], "epochs": epochs, "batch_size": 8}}
-    model_args = resolve_model_args(cfg["backbone"], cfg["head"], 32)
+    model_args = resolve_model_args(cfg["backbone"], cfg["head"], 32, validated_config()["task"]["features"])
     return train_fold(job, model_args, train_config(cfg, epochs=epochs, batch_size=8, **how), resolved, tracker)
 
 

@@ -176,7 +176,12 @@ class FakeKaggle:
 
     def _run_kernel(self, slug: str, request: dict) -> None:
         dataset = self.datasets[request["datasetDataSources"][0]]["versions"][-1] if self.runner else {}
-        ok, outputs, log = self.runner(request, dataset) if self.runner else (True, {}, "")
+        try:
+            ok, outputs, log = self.runner(request, dataset) if self.runner else (True, {}, "")
+        except Exception:  # a runner that breaks fails the kernel, as an error in the notebook would
+            import traceback
+
+            ok, outputs, log = False, {}, traceback.format_exc()
         with self.lock:
             self.kernels[slug].update(status="COMPLETE" if ok else "ERROR", output=outputs, log=log)
 

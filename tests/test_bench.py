@@ -11,13 +11,13 @@ from pawpipe.bench import run as bench
 pytestmark = pytest.mark.slow  # times real models, a minute or so
 
 SECTIONS = ("(a) training step", "(b) embedding,", "(c) SVR", "(d) data loading", "(e) fine-tuning")
-SECTIONS += ("(f) CPU inference",)
+SECTIONS += ("(f) CPU inference", "(i) three heads")
 
 
 def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     out = tmp_path / "bench.json"
     args = ["--steps", "2", "--warmup", "1", "--svr-rows", "300", "--svr-dim", "32", "--cache-rows", "64",
-            "--json", str(out)]  # fmt: skip
+            "--heads-rows", "300", "--heads-dim", "16", "--json", str(out)]  # fmt: skip
     result = bench.main(args)
     printed = capsys.readouterr().out
     for section in SECTIONS:
@@ -40,6 +40,11 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     engines = {r["mode"]: r for r in saved["infer"]["rows"]}
     assert list(engines) == ["torch eager", "torch compile", "ort torchscript", "ort dynamo"]
     assert all(r["img_s"] > 0 and r["max_abs_diff"] < 1e-3 for r in engines.values())
+    # (i): the three heads of the write-up on one matrix; on a CPU the cuML row says why it is missing.
+    heads = {r["head"]: r for r in saved["heads"]["rows"]}
+    assert list(heads) == ["scikit-learn SVR", "cuML SVR", "PyTorch MLP (cpu)"]
+    assert heads["scikit-learn SVR"]["fit_vs_sklearn"] == 1.0 and "cuML does not import" in heads["cuML SVR"]["missing"]
+    assert heads["PyTorch MLP (cpu)"]["fit_s"] > 0 and 5 < heads["PyTorch MLP (cpu)"]["rmse"] < 40
 
 
 def test_the_gpu_suite_starts_in_smoke_mode_and_renders_its_targets(tmp_path, capsys):
@@ -47,7 +52,8 @@ def test_the_gpu_suite_starts_in_smoke_mode_and_renders_its_targets(tmp_path, ca
     page.write_text("# Benchmarks\n<!-- gpu-suite -->\nOLD TABLE\n<!-- /gpu-suite -->\nrest\n")
     result = bench.main(["--suite", "gpu", "--smoke", "--json", str(tmp_path / "gpu.json"), "--render", str(page)])
     printed = capsys.readouterr().out
-    for section in ("(a) training step", "(b) embedding", "(c) SVR", "(d) data loading", "(g) memory at batch 16"):
+    for section in ("(a) training step", "(b) embedding", "(c) SVR", "(d) data loading", "(g) memory at batch 16",
+                    "(i) three heads"):  # fmt: skip
         assert section in printed
     assert "(e) fine-tuning" not in printed and "(f) CPU inference" not in printed
     assert result["projection"]["total_min"] > 0 and "projected:" in printed

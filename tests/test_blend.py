@@ -4,8 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pawpipe.blend import BlendJob, best_weight, blend_fold
+from conftest import pawpularity_task, write_task
+from pawpipe.blend import BlendJob, best_weights, blend_fold
 from pawpipe.metrics import rmse
+
+
+def best_weight(mlp, svr, target):
+    return best_weights([mlp, svr], target, pawpularity_task())[0]
 
 
 def heads(n=400, seed=0):
@@ -46,7 +51,8 @@ def write_fold(tmp_path, seed=0):
 
 def job(paths, tmp_path, fold=0):
     out = {k: str(tmp_path / f"out_{k}") for k in ("oof", "test", "json")}
-    return BlendJob(fold, *(str(paths[k]) for k in ("mlp_oof", "svr_oof", "mlp_test", "svr_test")), *out.values())
+    oof, test = ({h: str(paths[f"{h}_{what}"]) for h in ("mlp", "svr")} for what in ("oof", "test"))
+    return BlendJob(fold, oof, test, *out.values(), task=write_task(tmp_path / "task.json"))
 
 
 def test_fixed_weight_is_applied_and_recorded(tmp_path):
@@ -55,8 +61,8 @@ def test_fixed_weight_is_applied_and_recorded(tmp_path):
     test = pd.read_csv(j.out_test)
     assert np.allclose(test["blend"], 0.25 * 30 + 0.75 * 50)
     summary = json.loads(open(j.out_json).read())
-    assert summary["weight_mlp"] == 0.25 and summary["weight_mode"] == "fixed"
-    assert summary["rmse"]["blend"] == summary["rmse"]["blend_in_sample"]  # nothing was fitted
+    assert summary["weights"] == {"mlp": 0.25, "svr": 0.75} and summary["weight_mode"] == "fixed"
+    assert summary["scores"]["blend"] == summary["scores"]["blend_in_sample"]  # nothing was fitted
 
 
 def test_the_reported_blend_is_never_scored_on_the_rows_that_chose_its_weight(tmp_path):
@@ -77,12 +83,12 @@ def test_the_reported_blend_is_never_scored_on_the_rows_that_chose_its_weight(tm
         )
     j = job(paths, tmp_path)
     summary = blend_fold(j, "auto", seed=0)
-    r = summary["rmse"]
+    r = summary["scores"]
     assert r["blend"] > r["blend_in_sample"]  # the in-sample figure is the optimistic one
     oof = pd.read_csv(j.out_oof)
     assert rmse(oof["blend"], oof["Pawpularity"]) == pytest.approx(r["blend"])
     assert len(summary["cross_fit_weights"]) > 1  # inner parts chose their own weights
-    w = summary["weight_mlp"]
+    w = summary["weights"]["mlp"]
     assert pd.read_csv(j.out_test)["blend"].iloc[0] == pytest.approx(w * 30 + (1 - w) * 50)
 
 
@@ -91,6 +97,6 @@ def test_mismatched_ids_are_refused(tmp_path):
     svr = pd.read_csv(paths["svr_oof"]).iloc[:-1]
     svr.to_csv(paths["svr_oof"], index=False)
     j = job(paths, tmp_path)
-    with pytest.raises(ValueError, match="different Ids"):
+    with pytest.raises(ValueError, match="different ids"):
         blend_fold(j, "auto", seed=0)
     assert not (tmp_path / "out_oof").exists()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import validated_config
+from conftest import demo_paths, validated_config
 from pawpipe.cache import ImageSpec, build_cache, open_cache
 from pawpipe.kaggle.predict import load_test_images
 
@@ -63,7 +63,7 @@ def squashed_as_before(path, size: int) -> np.ndarray:
 
 
 def cache(root, ids, spec, name="c"):
-    build_cache(ids, root, "train", spec, root / f"{name}.npy", root / f"{name}.json", workers=2)
+    build_cache(ids, demo_paths(root, "train", ids), "train", spec, root / f"{name}.npy", root / f"{name}.json", 2)
     return open_cache(root / f"{name}.npy", root / f"{name}.json")
 
 
@@ -122,7 +122,7 @@ def test_the_notebook_decodes_and_crops_test_images_as_the_cache_does(photos, tm
     (tmp_path / "test").symlink_to(root / "train")
     for spec in (crop_spec(), ImageSpec(SIZE, "squash", 1.34)):
         cached = cache(root, ids, spec, spec.resize)
-        decoded = load_test_images(tmp_path, ids, spec, workers=2)
+        decoded = load_test_images(demo_paths(tmp_path, "test", ids), spec, workers=2)
         assert np.array_equal(decoded[np.arange(len(ids))], cached[np.arange(len(ids))]), spec.resize
 
 

@@ -11,10 +11,20 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import demo_paths
 from pawpipe.cache import ImageSpec, build_cache
 from pawpipe.data import DataError, load_image
 from pawpipe.demo import make_demo
-from pawpipe.validate import validate_dataset
+from pawpipe.validate import validate_dataset as validate
+
+
+def validate_dataset(data, workers=1):
+    """The demo data checked as the demo config's task describes it: (train, test)."""
+    from conftest import validated_config
+    from pawpipe.task import Task
+
+    _, train, test = validate(data, Task.from_config(validated_config()["task"]), 2, workers)
+    return train, test
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +165,8 @@ def test_cache_writes_nothing_when_an_image_is_bad(data, tmp_path):
     truncate(data / "train" / f"{ids[5]}.jpg")
     out = tmp_path / "cache" / "train.npy"
     with pytest.raises(DataError, match=ids[5]):
-        build_cache(ids, data, "train", ImageSpec(16, "crop", 1.34), out, tmp_path / "cache" / "train.json", workers=2)
+        paths = demo_paths(data, "train", ids)
+        build_cache(ids, paths, "train", ImageSpec(16, "crop", 1.34), out, tmp_path / "cache" / "train.json", workers=2)
     assert not out.exists() and list((tmp_path / "cache").iterdir()) == []
 
 
@@ -163,7 +174,7 @@ def test_cache_writes_nothing_when_an_image_is_bad(data, tmp_path):
 def test_cache_matches_direct_decoding(data, tmp_path, resize, width):
     ids = pd.read_csv(data / "test.csv", dtype={"Id": str})["Id"].tolist()
     out, spec = tmp_path / "test.npy", ImageSpec(24, resize, 1.34)
-    build_cache(ids, data, "test", spec, out, tmp_path / "test.json", workers=2)
+    build_cache(ids, demo_paths(data, "test", ids), "test", spec, out, tmp_path / "test.json", workers=2)
     cached, index = np.load(out), json.loads((tmp_path / "test.json").read_text())
     assert cached.shape == (4, 24, width, 3) and index["ids"] == ids and index["resize"] == resize
     for i, image_id in enumerate(ids):

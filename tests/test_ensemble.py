@@ -59,7 +59,7 @@ def test_ensemble_rule_blends_the_heads_of_listed_experiments(pipeline_run, tmp_
     summary = json.loads((workdir / "models/ensemble-t/ensemble.json").read_text())
     assert set(summary["weights"]) == {"tiny:mlp", "tiny:svr"}
     assert sum(summary["weights"].values()) == pytest.approx(1)
-    r = summary["rmse"]
+    r = summary["scores"]
     assert r["ensemble_in_sample"] <= min(r["tiny:mlp"], r["tiny:svr"]) + 1e-9
     # The headline is cross-fitted over folds: each fold's rows blended with the other folds' weights.
     oof = pd.read_csv(workdir / "models/ensemble-t/oof.csv", dtype={"Id": str})

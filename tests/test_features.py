@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import svr_config
-from pawpipe.data import METADATA
+from conftest import pawpularity_task, svr_config, write_task
+from pawpipe.demo import METADATA
 from pawpipe.svr import fit_fold
 from pawpipe.tune import tune_svr
 
@@ -51,13 +51,15 @@ def fold_job(d, k=0, tuning=None, name="svr"):
     from pawpipe.features import FeatureInputs
     from pawpipe.svr import SVRJob
 
+    task = write_task(d / "task.json")
     inputs = FeatureInputs(
-        embeddings=str(d / f"emb{k}.npz"), train_table=str(d / "train.csv"), test_table=str(d / "test.csv")
+        embeddings=str(d / f"emb{k}.npz"), train_table=str(d / "train.csv"), test_table=str(d / "test.csv"), task=task
     )
     out = {key: str(d / f"{name}_{key}") for key in ("model.npz", "oof.csv", "test.csv", "summary.json")}
     job = SVRJob(
-        k, str(d / "folds.csv"), inputs, out["model.npz"], out["oof.csv"], out["test.csv"], out["summary.json"], tuning
-    )
+        k, str(d / "folds.csv"), inputs, out["model.npz"], out["oof.csv"], out["test.csv"], out["summary.json"], task,
+        tuning,
+    )  # fmt: skip
     return job, out
 
 
@@ -70,13 +72,13 @@ def run_fold(d, features, tuning=None, **cfg):
 def test_a_feature_set_that_carries_the_signal_lowers_the_rmse(fold_data):
     alone, _, _ = run_fold(fold_data, {"embedding": True, "metadata": False, "experiments": []})
     both, oof, test = run_fold(fold_data, {"embedding": True, "metadata": True, "experiments": []})
-    assert both["rmse"] < 0.6 * alone["rmse"]
+    assert both["score"] < 0.6 * alone["score"]
     assert both["features"] == ["embedding", "metadata"]
     # Each set alone is reported beside the combination, for the CV report.
     assert {"pred", "svr[embedding]", "svr[metadata]"} <= set(oof.columns) and "svr[metadata]" in test.columns
     rmse = lambda c: np.sqrt(np.mean((oof[c] - oof["Pawpularity"]) ** 2))  # noqa: E731
     assert rmse("svr[metadata]") < rmse("svr[embedding]")
-    assert rmse("svr[embedding]") == pytest.approx(alone["rmse"])
+    assert rmse("svr[embedding]") == pytest.approx(alone["score"])
 
 
 def test_clipping_the_target_caps_what_the_svr_learns(fold_data):
@@ -90,9 +92,9 @@ def test_clipping_the_target_caps_what_the_svr_learns(fold_data):
 def test_tuning_prefers_a_sensible_c_and_is_used_by_the_fold(fold_data):
     cfg = svr_config(features=FEATURES, grid={"C": [1e-3, 20.0], "epsilon": [1.0]}, threads=2)
     summary = tune_svr([fold_job(fold_data, k)[0].inputs for k in range(3)], str(fold_data / "folds.csv"), cfg,
-                       str(fold_data / "tuning.json"))  # fmt: skip
+                       str(fold_data / "tuning.json"), pawpularity_task())  # fmt: skip
     assert summary["best"]["C"] == 20.0 and summary["fits"] == 6
-    assert summary["best"]["oof_rmse"] == min(r["oof_rmse"] for r in summary["grid"])
+    assert summary["best"]["oof_score"] == min(r["oof_score"] for r in summary["grid"])
     result, _, _ = run_fold(fold_data, {}, tuning=str(fold_data / "tuning.json"), C=1e-3)
     assert result["C"] == 20.0
     assert json.loads((fold_data / "tuning.json").read_text())["best"]["C"] == 20.0
@@ -155,8 +157,9 @@ def test_an_extractor_computes_what_timms_own_preprocessing_and_model_give(tmp_p
     }
     source = create_extractor({**spec, "pretrained": False}, seed=7)
     save_file(source.state_dict(), tmp_path / "w.safetensors")
+    task = write_task(tmp_path / "task.json")
     job = ExtractJob(str(tmp_path), str(tmp_path / "train.csv"), str(tmp_path / "test.csv"),
-                     str(tmp_path / "vit.parquet"), str(tmp_path / "vit.json"))  # fmt: skip
+                     str(tmp_path / "vit.parquet"), str(tmp_path / "vit.json"), task)  # fmt: skip
     info = extract(
         job,
         {**spec, "weights": str(tmp_path / "w.safetensors")},
@@ -222,7 +225,13 @@ def selection_inputs(d, names=("noise1", "noise2")):
 
     extractors = {n: (str(d / f"{n}.parquet"), ["embedding"]) for n in names}
     return [
-        FeatureInputs(str(d / f"emb{k}.npz"), str(d / "train.csv"), str(d / "test.csv"), extractors=extractors)
+        FeatureInputs(
+            str(d / f"emb{k}.npz"),
+            str(d / "train.csv"),
+            str(d / "test.csv"),
+            write_task(d / "task.json"),
+            extractors=extractors,
+        )  # fmt: skip
         for k in range(3)
     ]
 
@@ -233,7 +242,7 @@ def test_forward_selection_adds_what_helps_and_each_fold_fits_its_own_choice(sel
 
     d = selection_data
     cfg = svr_config(features=FEATURES, select={"enabled": True, "min_gain": 0.05}, threads=2)
-    s = select_features(selection_inputs(d), str(d / "folds.csv"), cfg, str(d / "selection.json"))
+    s = select_features(selection_inputs(d), str(d / "folds.csv"), cfg, str(d / "selection.json"), pawpularity_task())
     assert s["candidates"] == ["embedding", "metadata", "noise1.embedding", "noise2.embedding"]
     assert s["all_rows"]["order"][0] == "metadata" and s["alone"]["metadata"] < s["alone"]["embedding"]
     steps = s["all_rows"]["steps"]
@@ -263,8 +272,10 @@ def test_a_selection_among_noise_flatters_itself_and_the_cv_does_not(selection_d
         extractor_table(d / f"{name}.parquet", ids, rng.normal(size=(len(ids), 4)).astype(np.float32))
     features = {"embedding": False, "metadata": False, "experiments": []}
     cfg = svr_config(features=features, select={"enabled": True, "min_gain": 0.0}, threads=2)
-    s = select_features(selection_inputs(d, names), str(d / "folds.csv"), cfg, str(tmp_path / "s.json"))
-    assert s["cv_rmse"] > s["cv_rmse_in_sample"]
+    s = select_features(
+        selection_inputs(d, names), str(d / "folds.csv"), cfg, str(tmp_path / "s.json"), pawpularity_task()
+    )
+    assert s["cv_score"] > s["cv_score_in_sample"]
 
 
 @pytest.mark.gpu
@@ -291,7 +302,9 @@ def test_on_the_gpu_feature_tables_are_cudf_and_the_selection_agrees(selection_d
     picks = {}
     for backend in ("cuml", "sklearn"):
         cfg = svr_config(features=FEATURES, select={"enabled": True, "min_gain": 0.05}, backend=backend)
-        s = select_features(inputs, str(selection_data / "folds.csv"), cfg, str(tmp_path / f"{backend}.json"))
+        s = select_features(
+            inputs, str(selection_data / "folds.csv"), cfg, str(tmp_path / f"{backend}.json"), pawpularity_task()
+        )
         picks[backend] = (s["arrays"], s["all_rows"]["sets"], {k: v["sets"] for k, v in s["folds"].items()})
     assert picks["cuml"][0] == "gpu" and picks["cuml"][1:] == picks["sklearn"][1:]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import validated_config
+from conftest import demo_paths, pawpularity_task, validated_config
 from pawpipe.folds import make_folds, sturges_bins
 
 
@@ -61,9 +61,11 @@ def test_planted_near_duplicates_are_found_and_share_a_fold(tmp_path):
     make_demo(tmp_path / "d", n_train=120, n_test=2, seed=4, n_duplicates=10)
     train = pd.read_csv(tmp_path / "d" / "train.csv", dtype={"Id": str})
     spec = ImageSpec.from_config({**validated_config()["image"], "size": 64})
-    build_cache(train["Id"].tolist(), tmp_path / "d", "train", spec, tmp_path / "c.npy", tmp_path / "c.json")
+    ids = train["Id"].tolist()
+    build_cache(ids, demo_paths(tmp_path / "d", "train", ids), "train", spec, tmp_path / "c.npy", tmp_path / "c.json")
     folds = folds_stage(
         data_dir=str(tmp_path / "d"),
+        task=pawpularity_task(),
         n_splits=5,
         seed=0,
         cache_npy=str(tmp_path / "c.npy"),

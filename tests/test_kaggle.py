@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import copy_run, run_packaged_kernel, run_snakemake
+from conftest import copy_run, run_packaged_kernel, run_snakemake, write_task
 from pawpipe.data import DataError
 from pawpipe.kaggle import cli as kaggle
 from pawpipe.kaggle.package import check_packageable
@@ -48,7 +48,8 @@ def test_submit_checks_the_file_again_before_sending(tmp_path):
     pd.DataFrame({"Id": ids[:2], "Pawpularity": [40.0, 50.0]}).to_csv(tmp_path / "sub.csv", index=False)
     with pytest.raises(DataError, match="2 rows, but the test set has 3"):
         kaggle.submit(submission=str(tmp_path / "sub.csv"), test_table=str(tmp_path / "test.csv"),
-                      cv_json="unused", exp="x", dry_run=True, route="file")  # fmt: skip
+                      task=write_task(tmp_path / "task.json"), cv_json="unused", exp="x", dry_run=True,
+                      route="file")  # fmt: skip
 
 
 def test_download_dry_run_and_missing_credentials(tmp_path, no_credentials):
@@ -152,6 +153,6 @@ def test_the_notebook_recomputes_the_frozen_extractors_offline(pipeline_run, tmp
     assert sorted(p.name for p in dataset.glob("extractor-*")) == sorted(f"extractor-{n}.pt" for n in chosen)
     assert json.loads((exp / "fold0/svr.json").read_text())["features"] == selection["folds"]["0"]["sets"]
     cv = json.loads((exp / "cv.json").read_text())
-    assert cv["rmse"]["svr"] == pytest.approx(selection["cv_rmse"])  # the honest figure is the CV's
+    assert cv["scores"]["svr"] == pytest.approx(selection["cv_score"])  # the honest figure is the CV's
     pipeline, kernel = pd.read_csv(work / "submissions/tiny/submission.csv"), pd.read_csv(out)
     assert (kernel["Pawpularity"] - pipeline["Pawpularity"]).abs().max() < 0.05  # kaggle.rehearsal_tolerance

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import copy_run, run_snakemake
+from conftest import copy_run, pawpularity_task, run_snakemake
 from pawpipe.io import read_json
 from pawpipe.kaggle import notebook as kernel_predict
 from pawpipe.kaggle.notebook import find_inputs
@@ -138,7 +138,7 @@ def write_package(folder: Path, **changes):
     fields = dict(exp="demo", competition="petfinder-pawpularity-score", folds=[0], files=files,
                   wheel="pawpipe-0.1.0-py3-none-any.whl", image={"size": 64, "resize": "crop", "max_aspect": 1.34},
                   engine="torch", embed_batch_size=8, tta_hflip=False, amp="auto", weights_dtype="float16", seed=0,
-                  versions={}, requires=[])  # fmt: skip
+                  versions={}, requires=[], task=pawpularity_task().to_dict())  # fmt: skip
     return Manifest(**{**fields, **changes}).write(folder)
 
 
@@ -170,11 +170,16 @@ def test_a_manifest_of_another_version_or_with_a_missing_file_is_refused(tmp_pat
         Manifest.read(tmp_path)
 
 
-def _blend_scaled(w, mlp, svr):  # another blend formula
-    return w * mlp + (1 - w) * svr * 1.1
+def _blend_scaled(weights, preds):  # another blend formula: the last head's prediction scaled up by 10%
+    out = None
+    for i, p in enumerate(preds):
+        w = weights[i] if np.ndim(weights) == 1 else np.asarray(weights)[:, i]
+        part = w * p * (1.1 if i == len(preds) - 1 else 1.0)
+        out = part if out is None else out + part
+    return out
 
 
-def _fold_max(fold_preds):  # another fold mean
+def _fold_max(self, fold_preds):  # another fold mean
     return np.clip(np.max(fold_preds, axis=0), 1, 100)
 
 
@@ -195,6 +200,7 @@ def pipeline_and_notebook(work: Path, out: Path, refit_svr: bool) -> tuple:
     from pawpipe.svr import SVRConfig, SVRJob, fit_fold
 
     cfg = load_config(base=work / "config/config.yaml")
+    task = str(work / "models/tiny/task.json")
     dataset = out / "dataset"
     shutil.copytree(work / "submissions/tiny/kaggle/dataset", dataset)
     tests = []
@@ -204,17 +210,22 @@ def pipeline_and_notebook(work: Path, out: Path, refit_svr: bool) -> tuple:
         if refit_svr:
             svr_oof, svr_test = new / "svr_oof.csv", new / "svr_test.csv"
             inputs = FeatureInputs(str(fold / "embeddings.npz"), str(work / "data/tiny/train.csv"),
-                                   str(work / "data/tiny/test.csv"))  # fmt: skip
+                                   str(work / "data/tiny/test.csv"), task)  # fmt: skip
             job = SVRJob(k, str(work / "models/tiny/folds.csv"), inputs, str(new / "svr.npz"), str(svr_oof),
-                         str(svr_test), str(new / "svr.json"))  # fmt: skip
+                         str(svr_test), str(new / "svr.json"), task)  # fmt: skip
             fit_fold(job, SVRConfig(**{**cfg["svr"], "backend": "sklearn", "threads": 1}))
             shutil.copy(new / "svr.npz", dataset / fold_file(k, "svr.npz"))
-        job = BlendJob(k, str(fold / "mlp_oof.csv"), str(svr_oof), str(fold / "mlp_test.csv"), str(svr_test),
-                       str(new / "blend_oof.csv"), str(new / "blend_test.csv"), str(new / "blend.json"))  # fmt: skip
+        oofs, tests_ = {"mlp": str(fold / "mlp_oof.csv"), "svr": str(svr_oof)}, {"mlp": str(fold / "mlp_test.csv"),
+                                                                                 "svr": str(svr_test)}  # fmt: skip
+        outs = (str(new / "blend_oof.csv"), str(new / "blend_test.csv"), str(new / "blend.json"))
+        job = BlendJob(k, oofs, tests_, *outs, task)
         blend_fold(job, cfg["blend"]["weight"], cfg["seed"])
         shutil.copy(new / "blend.json", dataset / fold_file(k, "blend.json"))
         tests.append(str(new / "blend_test.csv"))
-    pipeline = make_submission(test_csvs=tests, test_table=str(work / "data/tiny/test.csv"), out_csv=str(out / "p.csv"))
+    from pawpipe.task import Task
+
+    pipeline = make_submission(test_csvs=tests, test_table=str(work / "data/tiny/test.csv"), task=Task.load(task),
+                               out_csv=str(out / "p.csv"))  # fmt: skip
     notebook = predict_package(dataset, work / "data/tiny", out / "n.csv", device="cpu")
     return pipeline["Pawpularity"].to_numpy(), notebook["Pawpularity"].to_numpy()
 
@@ -222,7 +233,7 @@ def pipeline_and_notebook(work: Path, out: Path, refit_svr: bool) -> tuple:
 @pytest.mark.slow
 @pytest.mark.parametrize("where, function, replacement", [
     ("pawpipe.blend", "mix", _blend_scaled),
-    ("pawpipe.report", "submission_values", _fold_max),
+    ("pawpipe.task", "Task.submitted", _fold_max),
     ("pawpipe.features", "assemble", _sets_reordered),
 ])  # fmt: skip
 def test_a_shared_fact_changed_in_one_place_moves_the_pipeline_and_the_notebook_alike(
@@ -233,7 +244,9 @@ def test_a_shared_fact_changed_in_one_place_moves_the_pipeline_and_the_notebook_
     submissions move, and they still agree."""
     import importlib
 
-    target = getattr(importlib.import_module(where), function)
+    target = importlib.import_module(where)
+    for name in function.split("."):
+        target = getattr(target, name)
     refit = function == "assemble"
     before, _ = pipeline_and_notebook(packaged, tmp_path / "before", refit)
     monkeypatch.setattr(target, "__code__", replacement.__code__)

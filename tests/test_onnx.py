@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import cached_images, run_packaged_kernel, run_snakemake
+from conftest import cached_images, pawpularity_task, run_packaged_kernel, run_snakemake
 from conftest import train_fold_0 as train
 
 pytestmark = pytest.mark.slow  # exports graphs and trains a fold
@@ -38,13 +38,14 @@ def export(root, trained, out, atol=ATOL, exporter="torchscript"):
         train_table=str(root / "data" / "train.csv"),
         out_onnx=str(out / "model.onnx"),
         out_report=str(out / "onnx.json"),
+        task=str(root / "task.json"),
     )
     return export_fold(job, {"opset": 18, "exporter": exporter, "atol": atol, "check_images": 8}, threads=1)
 
 
 @pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
 def test_onnx_runtime_matches_pytorch_on_every_image_and_batch_size(lora_meta_fold, tmp_path, exporter):
-    from pawpipe.data import metadata_matrix
+    from pawpipe.data import tabular_matrix
     from pawpipe.embed import EmbedSettings, fold_predictor
 
     root, trained = lora_meta_fold
@@ -54,7 +55,7 @@ def test_onnx_runtime_matches_pytorch_on_every_image_and_batch_size(lora_meta_fo
 
     images = cached_images(root)
     ids = pd.read_csv(root / "folds.csv", dtype={"Id": str})["Id"].tolist()
-    meta = metadata_matrix(root / "data" / "train.csv", ids)
+    meta = tabular_matrix(root / "data" / "train.csv", ids, pawpularity_task())
     rows = np.random.default_rng(0).permutation(len(images))  # unsorted rows, as the predictor allows
     onnx = (tmp_path / "model.onnx", tmp_path / "onnx.json")
     for batch, hflip in [(5, False), (len(rows), True)]:  # the graph was traced at batch 2
@@ -103,7 +104,7 @@ def test_the_pipeline_runs_end_to_end_through_onnx_runtime(pipeline_run, tmp_pat
         assert "ONNX Runtime" in (exp / "logs" / f"embed_fold{k}.log").read_text()
     onnx_cv = json.loads((exp / "cv.json").read_text())
     for head in ("mlp", "svr", "blend"):
-        assert onnx_cv["rmse"][head] == pytest.approx(torch_cv["rmse"][head], abs=0.01)
+        assert onnx_cv["scores"][head] == pytest.approx(torch_cv["scores"][head], abs=0.01)
     sub = pd.read_csv(workdir / "submissions" / "tiny" / "submission.csv")
     assert len(sub) == 12 and sub["Pawpularity"].between(1, 100).all()
 

@@ -20,6 +20,7 @@ from fake_kaggle import FakeKaggle
 from pawpipe.kaggle.manifest import KERNEL_CODE, Manifest
 from pawpipe.kaggle.publish import Poll, PublishJob, Route, publish
 from pawpipe.kaggle.rehearse import blocked_modules, lay_out, run_kernel
+from pawpipe.task import Task
 
 FAST_POLL = {"interval_s": 0.2, "dataset_minutes": 2, "kernel_minutes": 5, "score_minutes": 1}
 
@@ -44,7 +45,7 @@ def kernel_runner(competition_data: Path, tmp: Path):
             (uploaded / name).write_bytes(data)
         (code / KERNEL_CODE).write_text(request["text"])
         manifest = Manifest.read(uploaded)
-        paths = lay_out(work / "kaggle", "mounted", uploaded, competition_data / "test.csv",
+        paths = lay_out(work / "kaggle", "mounted", uploaded, competition_data, Task.load(manifest.task),
                         request["competitionDataSources"][0], request["datasetDataSources"][0])  # fmt: skip
         try:
             log, _ = run_kernel(code, paths["input"], work / "kaggle" / "working", blocked_modules(manifest))
@@ -133,7 +134,7 @@ def test_publish_through_the_kaggle_cli(published_run, tmp_path):
         board = pd.read_csv(published_run / "submissions/tiny/leaderboard.csv")
         cv = pd.read_json(published_run / "models/tiny/cv.json", typ="series")
         assert len(board) == 1 and board.loc[0, "public_score"] == pytest.approx(17.4321)
-        assert board.loc[0, "cv_blend"] == pytest.approx(cv["rmse"]["blend"], abs=1e-4)
+        assert board.loc[0, "cv_blend"] == pytest.approx(cv["scores"]["blend"], abs=1e-4)
         assert board.loc[0, "kernel_version"] == 1 and board.loc[0, "status"] == "complete"
 
         # Publishing again versions the dataset (a second create would fail on the title) and adds a row.
@@ -161,6 +162,7 @@ def test_a_failed_kernel_run_shows_its_log_and_submits_nothing(pipeline_run, tmp
             job = PublishJob(
                 cv_json=str(work / "models/tiny/cv.json"),
                 test_table=str(work / "data/tiny/test.csv"),
+                task=str(work / "models/tiny/task.json"),
                 leaderboard=str(work / "submissions/tiny/leaderboard.csv"),
                 dataset_dir=str(work / "submissions/tiny/kaggle/dataset"),
                 kernel_dir=str(work / "submissions/tiny/kaggle/kernel"),

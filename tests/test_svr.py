@@ -157,3 +157,45 @@ def test_the_estimator_takes_every_setting_of_the_config():
 
     model = make_svr("sklearn", svr_config(C=3.0, epsilon=0.5, kernel="poly", gamma=0.25, cache_size=64))
     assert (model.C, model.epsilon, model.kernel, model.gamma, model.cache_size) == (3.0, 0.5, "poly", 0.25, 64)
+
+
+def classes_problem(n=300, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    y = np.digitize(x[:, 0] + 0.4 * rng.normal(size=n), [-0.5, 0.5]) if k == 3 else (x[:, 0] > 0.8).astype(int)
+    return x, y
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_calibrated_svcs_predict_probabilities_through_plain_arrays(tmp_path, k):
+    """The classification head: one SVC per class (one for binary), each unit reproducing scikit-learn's
+    decision function, probabilities from a softmax fitted on held-out values; saved without pickle."""
+    from sklearn.svm import SVC
+
+    from pawpipe.metrics import log_loss
+    from pawpipe.svc import SVCHead
+    from pawpipe.svr_model import PortableSVC, load_portable
+
+    x, y = classes_problem(k=k)
+    head = SVCHead("sklearn", svr_config(C=20), k).fit(x[:200], y[:200])
+    probs = head.predict(x[200:])
+    assert probs.shape == ((100,) if k == 2 else (100, 3))
+    if k == 3:
+        assert np.allclose(probs.sum(1), 1) and (probs.argmax(1) == y[200:]).mean() > 0.5  # chance: 0.33
+    else:
+        assert ((probs > 0.5) == y[200:]).mean() > 0.85
+    prior = np.bincount(y[:200]) / 200
+    assert log_loss(probs, y[200:]) < log_loss(np.tile(prior, (100, 1)) if k == 3 else np.full(100, prior[1]), y[200:])
+    # The last unit is the positive class (binary) or the last class against the rest, as scikit-learn fits it.
+    xs = (x[:200] - x[:200].mean(0)) / x[:200].std(0)
+    reference = SVC(C=20, gamma="scale").fit(xs, (y[:200] == k - 1).astype(float))
+    unit = head.portable().units[-1]
+    expected = reference.decision_function(((x[200:] - x[:200].mean(0)) / x[:200].std(0)).astype(np.float32))
+    assert np.abs(unit.predict(x[200:]) - expected).max() < 1e-4
+    head.feature_sets = ["embedding"]
+    head.save(str(tmp_path / "svc.npz"))
+    loaded = load_portable(tmp_path / "svc.npz")
+    assert isinstance(loaded, PortableSVC) and loaded.feature_sets == ["embedding"]
+    assert np.abs(loaded.predict(x[200:]) - probs).max() < 1e-12
+    with np.load(tmp_path / "svc.npz", allow_pickle=False) as npz:
+        assert all(npz[key].dtype != object for key in npz.files)

@@ -41,7 +41,7 @@ def test_offline_training_run_holds_config_and_every_epoch(prepared_train, tmp_p
     metrics = pd.read_csv(tmp_path / "out" / "metrics.csv")
     logged = [float(h["val_rmse"]) for h in run["history"] if "val_rmse" in h]
     assert logged == pytest.approx(metrics["val_rmse"].tolist())
-    assert float(run["summary"]["best_val_rmse"]) == pytest.approx(result["best_rmse"])
+    assert float(run["summary"]["best_val_rmse"]) == pytest.approx(result["best_score"])
 
 
 @pytest.mark.slow
@@ -54,7 +54,7 @@ def test_workflow_runs_are_grouped_by_experiment(pipeline_run):
     by_job = {(r["run"].job_type, r["run"].display_name): r for r in runs if r["run"].run_group == "tiny"}
     assert {("blend", "fold0"), ("blend", "fold1"), ("cv", "cv")} <= set(by_job)
     cv = json.loads((pipeline_run / "models/tiny/cv.json").read_text())
-    assert float(by_job[("cv", "cv")]["summary"]["cv_rmse_blend"]) == pytest.approx(cv["rmse"]["blend"])
+    assert float(by_job[("cv", "cv")]["summary"]["cv_rmse_blend"]) == pytest.approx(cv["scores"]["blend"])
 
 
 def test_tracker_without_a_run_is_inert(tmp_path, monkeypatch):

@@ -76,7 +76,7 @@ def test_checkpoint_rebuilds_the_model_alone(pipeline_run):
     assert logits.shape == (2,) and emb.shape == (2, model.backbone.num_features)
     metrics = pd.read_csv(pipeline_run / "models/tiny/fold0/metrics.csv")
     assert list(metrics["epoch"]) == [1, 2, 3]
-    assert ckpt["val_rmse"] == pytest.approx(metrics["val_rmse"].min())
+    assert ckpt["val_score"] == pytest.approx(metrics["val_rmse"].min())
 
 
 def test_cv_report_and_submission(pipeline_run):
@@ -85,11 +85,11 @@ def test_cv_report_and_submission(pipeline_run):
     oof = pd.read_csv(pipeline_run / "models/tiny/oof.csv")
     target = oof["Pawpularity"].to_numpy(float)
     for head in ("mlp", "svr", "blend", "blend_in_sample"):
-        assert cv["rmse"][head] == pytest.approx(np.sqrt(np.mean((oof[head] - target) ** 2)))
+        assert cv["scores"][head] == pytest.approx(np.sqrt(np.mean((oof[head] - target) ** 2)))
     assert "optimistic" in cv["notes"]["blend_in_sample"]
     assert [f["svr_backend"] for f in cv["folds"]] == ["sklearn", "sklearn"]  # which backend fitted each fold
     # The demo's score depends on what the images show: the blend must beat the mean predictor.
-    assert cv["rmse"]["blend"] < cv["rmse"]["mean_predictor"]
+    assert cv["scores"]["blend"] < cv["scores"]["baseline"]
     # Every component is listed: each head, the SVR on each feature set alone, the blend.
     assert set(cv["components"]) == {"mlp", "svr[embedding]", "svr[metadata]", "svr", "blend", "blend_in_sample"}
     sub = pd.read_csv(pipeline_run / "submissions/tiny/submission.csv", dtype={"Id": str})
@@ -206,14 +206,14 @@ def test_gpu_cap_in_the_default_profile_holds_back_only_gpu_jobs(tmp_path, tiny_
 
 
 def test_report_holds_the_figures_and_the_cv_table(pipeline_run):
-    for name in ("rmse_by_fold.svg", "oof_scatter.svg", "training_curves.svg", "cv_table.csv"):
+    for name in ("score_by_fold.svg", "oof.svg", "curve.svg", "training_curves.svg", "cv_table.csv"):
         assert (pipeline_run / "models/tiny/report" / name).stat().st_size > 0
     table = pd.read_csv(pipeline_run / "models/tiny/report/cv_table.csv")
     cv = json.loads((pipeline_run / "models/tiny/cv.json").read_text())
-    assert table["blend"].iloc[-1] == pytest.approx(cv["rmse"]["blend"], abs=1e-4)
+    assert table["blend"].iloc[-1] == pytest.approx(cv["scores"]["blend"], abs=1e-4)
     run_snakemake(pipeline_run, "--report", "report.html")
     html = (pipeline_run / "report.html").read_text(errors="replace")
-    for name in ("rmse_by_fold.svg", "oof_scatter.svg", "training_curves.svg", "cv_table.csv"):
+    for name in ("score_by_fold.svg", "oof.svg", "curve.svg", "training_curves.svg", "cv_table.csv"):
         assert name in html
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .data import DataError, image_path, load_image
+from .data import DataError, load_image
 from .io import atomic_path, read_json, write_json
 from .logs import log
 
@@ -114,15 +114,16 @@ def fill(array: np.ndarray, paths: list[str], spec: ImageSpec, workers: int, des
 
 def build_cache(
     ids: list[str],
-    data_dir: str | Path,
+    paths: list[str | Path],
     split: str,
     spec: ImageSpec,
     out_npy: str | Path,
     out_index: str | Path,
     workers: int = 1,
 ) -> None:
-    """Decode all images of a split into out_npy; on any failure, list them all and write nothing."""
-    paths = [str(image_path(data_dir, split, i)) for i in ids]
+    """Decode the images of a split (`paths`, one per id) into out_npy; on any failure, list them all and
+    write nothing."""
+    paths = [str(p) for p in paths]
     shape = (len(ids), spec.size, spec.long_side, 3)
     with atomic_path(out_npy) as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)

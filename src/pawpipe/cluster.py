@@ -42,6 +42,7 @@ SIZING = {
     "extract": Sizing("train.threads", "infer", "device"),
     "svr": Sizing("svr.threads", "svr", "svr"),
     "svr_search": Sizing("svr.threads", "svr", "svr"),
+    "frozen_mlp": Sizing("train.threads", "svr", "device"),
     "rehearse_kaggle": Sizing(None, None, "device"),
 }
 

@@ -92,8 +92,12 @@ def rerun_command(target: str, cores: str = "all") -> str:
     return shlex.join(["snakemake", target, "--cores", cores, *(["--configfile", *files] if files else [])])
 
 
-def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_size: int) -> dict[str, Any]:
-    """The constructor arguments stored in checkpoints (normalisation is added once the model exists)."""
+def resolve_model_args(
+    backbone: dict[str, Any], head: dict[str, Any], image_size: int, features: list[str] = ()
+) -> dict[str, Any]:
+    """The constructor arguments stored in checkpoints (`features`: the task's tabular columns, which a
+    metadata-aware head reads). Normalisation, the number of outputs and the objective are added when a
+    fold trains (they come from the model and the data)."""
     kwargs = backbone.get("kwargs") or {}
     if "img_size" in kwargs and int(kwargs["img_size"]) != int(image_size):
         shape = ", ".join(f"{k}={kwargs[k]}" for k in kwargs)
@@ -110,6 +114,7 @@ def resolve_model_args(backbone: dict[str, Any], head: dict[str, Any], image_siz
         "head_hidden": int(head["hidden"]),
         "head_dropout": float(head["dropout"]),
         "head_metadata": bool(head.get("metadata", False)),
+        "meta_dim": len(features) if head.get("metadata") else 0,
         "image_size": int(image_size),
     }
 
@@ -125,4 +130,23 @@ def feature_problems(config: dict[str, Any]) -> list[str]:
         problems.append(
             "svr.select.enabled and svr.grid cannot be combined: set svr.grid: null, or switch the selection off"
         )
+    return problems
+
+
+def config_problems(config: dict[str, Any]) -> list[str]:
+    """Everything the schema cannot say about a config, each naming its key: the feature sets, the task
+    (pawpipe.task.config_problems), and the tabular columns the heads are asked to read."""
+    from .task import config_problems as task_problems
+
+    problems = feature_problems(config) + task_problems(config["task"])
+    missing = [h for h in ("mlp", "svr") if h not in config["heads"]]
+    if missing:
+        problems.append(f"heads: {config['heads']} lacks {missing}; the fine-tuned and the kernel heads always run")
+    if not config["task"]["features"]:
+        for key, on in (
+            ("head.metadata", config["head"]["metadata"]),
+            ("svr.features.metadata", config["svr"]["features"]["metadata"]),
+        ):
+            if on:
+                problems.append(f"{key} is true, but task.features lists no tabular column; set it false")
     return problems

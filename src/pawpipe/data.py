@@ -1,4 +1,5 @@
-"""The competition's tables and images: reading, validating, decoding.
+"""The competition's tables and images: reading, validating, decoding, as the task (pawpipe.task) names
+their columns and files.
 
 Validation reports every problem found at once, each naming the file and line (or image) and what
 to do, before any long computation starts.
@@ -10,6 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,12 +19,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .io import read_csv
 
-METADATA = [
-    "Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory",
-    "Group", "Collage", "Human", "Occlusion", "Info", "Blur",
-]  # fmt: skip
-TARGET = "Pawpularity"
+if TYPE_CHECKING:
+    from .task import Task
+
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ID = "Id"  # the id column of every table the pipeline writes (the competition's own is task.id)
 
 
 class DataError(ValueError):
@@ -35,111 +36,148 @@ class DataError(ValueError):
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 
-def image_path(data_dir: str | Path, split: str, image_id: str) -> Path:
-    return Path(data_dir) / split / f"{image_id}.jpg"
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a competition CSV with Ids as strings (hex Ids like '1e10' must not become floats)."""
+def read_table(path: str | Path, id_column: str = ID) -> pd.DataFrame:
+    """Read a competition CSV with its id column as strings (hex ids like '1e10' must not become floats),
+    named `Id` as in every table the pipeline writes."""
     path = Path(path)
     if not path.is_file():
         raise DataError([f"{path}: file not found; point data.dir at the unpacked competition data"])
     try:
-        return read_csv(path)
+        df = read_csv(path, id_column=id_column)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError([f"{path}: cannot be parsed as CSV ({exc}); re-download or fix the file"]) from None
+    if id_column == ID or id_column not in df.columns:
+        return df
+    if ID in df.columns:
+        raise DataError([f"{path}: has both an {ID!r} column and the id column {id_column!r} (task.id); rename one"])
+    return df.rename(columns={id_column: ID})
 
 
-def check_table(df: pd.DataFrame, path: str | Path, *, train: bool) -> list[str]:
-    """Return every problem in a train.csv/test.csv table (empty list when it is valid)."""
-    problems: list[str] = []
-    required = ["Id", *METADATA] + ([TARGET] if train else [])
-    missing = [c for c in required if c not in df.columns]
+def check_table(df: pd.DataFrame, path: str | Path, task: Task, *, train: bool) -> list[str]:
+    """Return every problem in a train or test table (empty list when it is valid); `df` as read_table
+    returns it (the id column as `Id`)."""
+    required = {task.id: ID, **{c: c for c in task.features}, **({task.target: task.target} if train else {})}
+    if task.image_column:
+        required[task.image_column] = task.image_column
+    missing = [name for name, col in required.items() if col not in df.columns]
     if missing:
-        return [f"{path}: missing column(s) {', '.join(map(repr, missing))}; expected {required}"]
+        return [f"{path}: missing column(s) {', '.join(map(repr, missing))} (the task block names them); it has "
+                f"{[task.id if c == ID else c for c in df.columns][:20]}"]  # fmt: skip
     if df.empty:
         return [f"{path}: has a header but no rows; nothing to {'train on' if train else 'predict'}"]
 
     def where(i: int) -> str:  # line numbers as an editor shows them (header is line 1)
-        return f"{path} line {i + 2} (Id {df['Id'].iat[i]!r})"
+        return f"{path} line {i + 2} ({task.id} {df[ID].iat[i]!r})"
 
-    for i, image_id in enumerate(df["Id"]):
-        if not isinstance(image_id, str) or not SAFE_ID.match(image_id):
-            problems.append(f"{where(i)}: Id is not a safe file name (letters, digits, '_', '-', '.')")
-    for image_id in df.loc[df["Id"].duplicated(keep="first"), "Id"].unique():
-        lines = [str(i + 2) for i in np.flatnonzero(df["Id"].to_numpy() == image_id)]
-        problems.append(f"{path}: Id {image_id!r} appears more than once (lines {', '.join(lines)})")
-    for col in METADATA:
+    problems: list[str] = []
+    for i, image_id in enumerate(df[ID]):
+        if not isinstance(image_id, str) or (task.image and not SAFE_ID.match(image_id)):
+            problems.append(f"{where(i)}: {task.id} is not a safe file name (letters, digits, '_', '-', '.')")
+    for image_id in df.loc[df[ID].duplicated(keep="first"), ID].unique():
+        lines = [str(i + 2) for i in np.flatnonzero(df[ID].to_numpy() == image_id)]
+        problems.append(f"{path}: {task.id} {image_id!r} appears more than once (lines {', '.join(lines)})")
+    for col in task.features:
         values = pd.to_numeric(df[col], errors="coerce")
-        for i in np.flatnonzero(values.isna() | ~values.isin([0, 1])):
-            problems.append(f"{where(i)}: {col!r} is {df[col].iat[i]!r}, expected 0 or 1")
+        for i in np.flatnonzero(~np.isfinite(values.to_numpy(float))):
+            problems.append(f"{where(i)}: {col!r} is {df[col].iat[i]!r}, expected a number")
+    if task.image_column:
+        for i, rel in enumerate(df[task.image_column]):
+            if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
+                problems.append(f"{where(i)}: {task.image_column!r} is {rel!r}, expected a path inside data.dir")
     if train:
-        values = pd.to_numeric(df[TARGET], errors="coerce")
-        bad = values.isna() | (values != values.round()) | (values < 1) | (values > 100)
-        for i in np.flatnonzero(bad):
-            problems.append(f"{where(i)}: {TARGET} is {df[TARGET].iat[i]!r}, expected an integer 1..100")
+        problems += target_problems(df, task, where)
     return problems
 
 
-def check_image_files(df: pd.DataFrame, data_dir: str | Path, split: str) -> list[str]:
-    """Missing and zero-byte image files (cheap checks; decoding happens in the image cache)."""
-    problems = []
-    if "Id" not in df.columns:
+def target_problems(df: pd.DataFrame, task: Task, where) -> list[str]:
+    """A regression's targets are numbers (whole numbers with task.integer) within task.bounds; a
+    classification's are present."""
+    col, problems = task.target, []
+    if task.classification:
+        for i in np.flatnonzero(df[col].isna().to_numpy()):
+            problems.append(f"{where(i)}: {col!r} is empty; every training row needs a label")
         return problems
-    for image_id in df["Id"]:
-        if not isinstance(image_id, str) or not SAFE_ID.match(image_id):
-            continue  # already reported by check_table
-        p = image_path(data_dir, split, image_id)
-        if not p.is_file():
-            problems.append(f"{p}: image missing for Id {image_id!r} in {split}.csv; add the file or drop the row")
-        elif p.stat().st_size == 0:
-            problems.append(f"{p}: empty file (0 bytes); replace it or drop Id {image_id!r} from {split}.csv")
+    values = pd.to_numeric(df[col], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.to_numpy(float))
+    if task.integer:
+        bad |= values != values.round()
+    if task.bounds:
+        bad |= (values < task.bounds[0]) | (values > task.bounds[1])
+    expected = "an integer" if task.integer else "a number"
+    if task.bounds:
+        low, high = task.bounds
+        expected += f" {low:g}..{high:g}" if task.integer else f" in [{low:g}, {high:g}]"
+    for i in np.flatnonzero(bad.to_numpy()):
+        problems.append(f"{where(i)}: {col} is {df[col].iat[i]!r}, expected {expected}")
     return problems
 
 
-def read_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Read train.csv and test.csv; return the tables that could be read and every problem found."""
+def check_image_files(df: pd.DataFrame, data_dir: str | Path, split: str, task: Task) -> list[str]:
+    """Missing and zero-byte image files (cheap checks; decoding happens in the image cache). When no
+    row's image exists at all, one line says the pattern matches no file, with what the folder holds."""
+    if ID not in df.columns or (task.image_column and task.image_column not in df.columns):
+        return []
+    problems, missing = [], 0
+    for image_id, p in zip(df[ID], task.image_paths(data_dir, split, df), strict=True):
+        if not isinstance(image_id, str) or (task.image and not SAFE_ID.match(image_id)):
+            continue  # already reported by check_table
+        if not p.is_file():
+            missing += 1
+            problems.append(f"{p}: image missing for {task.id} {image_id!r} in {task.tables[split]}; add the file "
+                            f"or drop the row")  # fmt: skip
+        elif p.stat().st_size == 0:
+            problems.append(f"{p}: empty file (0 bytes); replace it or drop {task.id} {image_id!r}")
+    if missing and missing == len(df) > 1:
+        example = task.image_paths(data_dir, split, df.iloc[:1])[0]
+        what = f"task.image {task.image!r}" if task.image else f"the paths in {task.image_column!r}"
+        near = sorted(p.name for p in example.parent.glob("*"))[:3] if example.parent.is_dir() else []
+        found = f"{example.parent} holds e.g. {near}" if near else f"{example.parent} does not exist"
+        return [f"{what} matches none of the {len(df)} {split} images (e.g. {example}); {found}. Fix task.image "
+                f"or data.dir"]  # fmt: skip
+    return problems
+
+
+def read_tables(data_dir: str | Path, task: Task, *, check_images: bool = True):
+    """Read the train and test tables; return the tables that could be read and every problem found."""
     data_dir = Path(data_dir)
     problems: list[str] = []
     tables = {}
     for split in ("train", "test"):
-        path = data_dir / f"{split}.csv"
+        path = data_dir / task.tables[split]
         try:
-            df = read_table(path)
+            df = read_table(path, task.id)
         except DataError as exc:
             problems += exc.problems
             continue
-        found = check_table(df, path, train=split == "train")
+        found = check_table(df, path, task, train=split == "train")
         if check_images:
-            found += check_image_files(df, data_dir, split)
+            found += check_image_files(df, data_dir, split, task)
         problems += found
         tables[split] = df
     return tables, problems
 
 
-def load_tables(data_dir: str | Path, *, check_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read and validate train.csv and test.csv; raise DataError listing every problem."""
-    tables, problems = read_tables(data_dir, check_images=check_images)
+def load_tables(data_dir: str | Path, task: Task, *, check_images: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read and validate the train and test tables; raise DataError listing every problem."""
+    tables, problems = read_tables(data_dir, task, check_images=check_images)
     if problems:
         raise DataError(problems)
-    train, test = tables["train"], tables["test"]
-    train[TARGET] = train[TARGET].astype(int)
-    return train, test
+    return tables["train"], tables["test"]
 
 
-def metadata_features(table: pd.DataFrame, ids: list[str], where: str | Path = "table") -> np.ndarray:
-    """The 12 metadata columns of a train/test table for `ids`, in that order, as float32: the one
-    place they become features (the MLP head, the SVR and the Kaggle notebook all read them here)."""
-    df = table.set_index("Id")
+def tabular_features(table: pd.DataFrame, ids: list[str], columns: list[str], where: str | Path = "table"):
+    """The task's tabular columns of a table for `ids`, in that order, as float32: the one place they
+    become features (the metadata-aware MLP head, the SVR's `metadata` set and the Kaggle notebook)."""
+    df = table.set_index(ID)
     missing = [i for i in ids if i not in df.index]
     if missing:
-        raise DataError([f"{where}: no row for Id {missing[0]!r} ({len(missing)} missing); rerun check_data"])
-    return df.loc[list(ids), METADATA].to_numpy(np.float32)
+        raise DataError([f"{where}: no row for id {missing[0]!r} ({len(missing)} missing); rerun check_data"])
+    return df.loc[list(ids), list(columns)].to_numpy(np.float32)
 
 
-def metadata_matrix(table: str | Path, ids: list[str]) -> np.ndarray:
-    """metadata_features of the table in file `table` (train.csv or test.csv)."""
-    return metadata_features(read_table(table), ids, table)
+def tabular_matrix(table: str | Path, ids: list[str], task: Task) -> np.ndarray:
+    """tabular_features of the table in file `table` (the train or the test table)."""
+    return tabular_features(read_table(table, task.id), ids, task.features, table)
 
 
 @contextmanager

@@ -52,15 +52,14 @@ def duplicate_groups(codes: np.ndarray, threshold: int, chunk: int = 1024) -> np
     return np.array([find(i) for i in range(n)])
 
 
-def describe_groups(ids: list[str], targets: np.ndarray, groups: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
-    """One row per image that has a near-duplicate: its group, Id, target and the group's largest distance."""
-    rows = []
+def describe_groups(ids: list[str], targets: pd.Series, groups: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
+    """One row per image that has a near-duplicate: its group, Id, target (the column's name and value)
+    and the group's largest distance."""
+    rows, name, targets = [], targets.name, targets.to_numpy()
     for g in np.unique(groups):
         members = np.flatnonzero(groups == g)
         if len(members) < 2:
             continue
         spread = int(np.bitwise_count(codes[members][:, None] ^ codes[members][None, :]).max())
-        rows += [
-            {"group": int(g), "Id": ids[m], "Pawpularity": int(targets[m]), "max_distance": spread} for m in members
-        ]
-    return pd.DataFrame(rows, columns=["group", "Id", "Pawpularity", "max_distance"])
+        rows += [{"group": int(g), "Id": ids[m], name: targets[m], "max_distance": spread} for m in members]
+    return pd.DataFrame(rows, columns=["group", "Id", name, "max_distance"])

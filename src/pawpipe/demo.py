@@ -1,4 +1,5 @@
-"""A deterministic demo dataset in the competition's exact layout.
+"""A deterministic demo dataset in the Pawpularity competition's exact layout (the other demos:
+pawpipe.demos).
 
 Each image shows a smooth background and an elliptical "pet". The score rises with the pet's size
 and brightness (visible content) plus Gaussian noise, so a model can learn part of it but not all.
@@ -14,7 +15,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
-from .data import METADATA, TARGET
+METADATA = [
+    "Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory",
+    "Group", "Collage", "Human", "Occlusion", "Info", "Blur",
+]  # fmt: skip
+TARGET = "Pawpularity"
 
 
 def _draw(rng: np.random.Generator) -> tuple[Image.Image, float, dict[str, int]]:

@@ -18,10 +18,9 @@ import pandas as pd
 import torch
 
 from .cache import open_cache
-from .data import TARGET, metadata_matrix
+from .data import tabular_matrix
 from .io import read_csv, read_json, write_csv, write_npz
 from .logs import log
-from .metrics import rmse
 from .model import PawModel, load_checkpoint
 from .runtime import (
     Inference,
@@ -90,6 +89,7 @@ class EmbedJob:
     out_npz: str
     out_oof: str
     out_test: str
+    task: str  # task.json
     onnx_model: str | None = None  # with embed.engine: onnx
     onnx_report: str | None = None
 
@@ -101,8 +101,8 @@ def fold_predictor(
     onnx_report: str | Path | None = None,
 ) -> tuple[Predictor, dict]:
     """A fold's frozen model, ready to predict: `run(images, rows, desc, meta)` returns
-    (predictions 1..100, embeddings) for images[rows]; `info` has head_metadata, epoch, image_size
-    and the engine used.
+    (predictions, embeddings) for images[rows]; `info` has head_metadata, epoch, image_size and the
+    engine used.
 
     `engine: torch` runs the checkpoint in PyTorch; `engine: onnx` runs the fold's exported graph
     (checked at export) in ONNX Runtime on the CPU.
@@ -153,7 +153,10 @@ def torch_predictor(model: PawModel, model_args: dict, settings: EmbedSettings, 
 
 def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
     """Embeddings and MLP predictions of every train and test row through the fold's model."""
+    from .task import Task
+
     set_threads(settings.threads)
+    task = Task.load(job.task)
     folds = read_csv(job.folds_csv)
     test_ids = read_json(job.test_index)["ids"]
     run, info = fold_predictor(settings, job.checkpoint, job.onnx_model, job.onnx_report)
@@ -161,15 +164,15 @@ def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
 
     meta = info["head_metadata"]
     with explain_oom("embed"):
-        train_meta = metadata_matrix(job.train_table, folds["Id"].tolist()) if meta else None
-        test_meta = metadata_matrix(job.test_table, test_ids) if meta else None
+        train_meta = tabular_matrix(job.train_table, folds["Id"].tolist(), task) if meta else None
+        test_meta = tabular_matrix(job.test_table, test_ids, task) if meta else None
         train_images = open_cache(job.train_npy, job.train_index)
         test_images = open_cache(job.test_npy, job.test_index)
         train_pred, train_emb = run(train_images, np.arange(len(folds)), "embed train", train_meta)
         test_pred, test_emb = run(test_images, np.arange(len(test_ids)), "embed test", test_meta)
 
     val = folds["fold"].to_numpy() == job.fold
-    oof = folds.loc[val, ["Id", "fold", TARGET]].assign(pred=train_pred[val].astype(np.float64))
+    oof = task.put(folds.loc[val, ["Id", "fold", task.target]].copy(), "pred", train_pred[val].astype(np.float64))
     write_npz(
         job.out_npz,
         train=train_emb.astype(np.float32),
@@ -178,10 +181,14 @@ def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
         test_ids=np.asarray(test_ids, str),
     )
     write_csv(oof, job.out_oof)
-    write_csv(pd.DataFrame({"Id": test_ids, "pred": test_pred.astype(np.float64)}), job.out_test)
-    mlp_rmse = rmse(oof["pred"], oof[TARGET])
+    write_csv(task.put(pd.DataFrame({"Id": test_ids}), "pred", test_pred.astype(np.float64)), job.out_test)
+    score = task.score(task.encode(oof[task.target]), task.get(oof, "pred"))
     log.info(
-        "fold %d: embeddings %s train, %s test; MLP OOF RMSE %.4f (checkpoint epoch %d)",
-        job.fold, train_emb.shape, test_emb.shape, mlp_rmse, info["epoch"],
+        "fold %d: embeddings %s train, %s test; MLP OOF %s %.4f (checkpoint epoch %d)",
+        job.fold, train_emb.shape, test_emb.shape, task.scorer.label, score, info["epoch"],
     )  # fmt: skip
-    return {"mlp_oof_rmse": mlp_rmse, "embedding_dim": int(train_emb.shape[1]), "checkpoint_epoch": info["epoch"]}
+    return {
+        f"mlp_oof_{task.metric}": score,
+        "embedding_dim": int(train_emb.shape[1]),
+        "checkpoint_epoch": info["epoch"],
+    }

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import image_path, read_rgb, read_table
+from .data import read_rgb, read_table
 from .embed import EmbedSettings
 from .io import atomic_path, write_json
 from .logs import log
@@ -144,20 +144,25 @@ class ExtractJob:
     test_table: str
     out_table: str
     out_info: str
+    task: str  # task.json: the id column and where each row's image lies
 
 
 def extract(job: ExtractJob, spec: dict[str, Any], seed: int, settings: EmbedSettings) -> dict:
     """One extractor's outputs for every train and test image, as a parquet table."""
+    from .task import Task
+
     set_threads(settings.threads)
     t0 = time.perf_counter()
+    task = Task.load(job.task)
     model = create_extractor(spec, seed)
     if not spec["pretrained"]:
         log.warning("extractor %s: pretrained is false, so its features come from random weights", spec["name"])
     cfg = data_config(model)
     frames, shapes = [], {}
     for split, table in (("train", job.train_table), ("test", job.test_table)):
-        ids = read_table(table)["Id"].tolist()
-        images = DecodedImages([image_path(job.data_dir, split, i) for i in ids], cfg, settings.threads)
+        rows = read_table(table, task.id)
+        ids = rows["Id"].tolist()
+        images = DecodedImages(task.image_paths(job.data_dir, split, rows), cfg, settings.threads)
         outputs = run_extractor(model, cfg, spec["take"], images, settings, f"{spec['name']} {split}")
         frames.append(feature_frame(ids, split, outputs))
         shapes = {t: int(v.shape[1]) for t, v in outputs.items()}

@@ -1,5 +1,5 @@
-"""Feature sets for the SVR: the fold's fine-tuned embeddings, the 12 metadata columns, each frozen
-extractor's outputs and other experiments' embeddings.
+"""Feature sets for the kernel head: the fold's fine-tuned embeddings, the task's tabular columns (the
+`metadata` set), each frozen extractor's outputs and other experiments' embeddings.
 
 Each set is a (train rows, test rows) pair of float32 matrices, in folds.csv order and test.csv order,
 held by an ArrayLib (pawpipe.frames): CuPy on the GPU where cuML fits, numpy otherwise. Extractor
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .data import metadata_matrix
+from .data import tabular_matrix
 from .frames import ArrayLib, align, host_lib, read_table
 from .io import read_csv
 
@@ -31,13 +31,14 @@ class FeatureInputs:
     embeddings: str
     train_table: str | None = None
     test_table: str | None = None
+    task: str | None = None  # task.json: which columns are tabular (the metadata set)
     extractors: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     others: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_rule(cls, inputs, extractors: list[dict], experiments: list[str], k: int = 0) -> FeatureInputs:
-        """From a job's named inputs (common.smk: get_svr_input, one fold; get_svr_tune_input, every fold,
-        of which the k-th)."""
+        """From a job's named inputs (rules/inputs/svr.smk: get_svr_input, one fold; get_svr_all_folds_input,
+        every fold, of which the k-th)."""
 
         def pick(files):
             return files if isinstance(files, str) else files[k]
@@ -46,6 +47,7 @@ class FeatureInputs:
             embeddings=pick(inputs["embeddings"]),
             train_table=inputs.get("train_table"),
             test_table=inputs.get("test_table"),
+            task=inputs.get("task"),
             extractors={e["name"]: (inputs[f"extract_{e['name']}"], list(e["take"])) for e in extractors},
             others={e: (pick(inputs[f"exp_{e}"]), inputs[f"exp_{e}_folds"]) for e in experiments},
         )
@@ -101,9 +103,12 @@ def load_feature_sets(
     if use["embedding"]:
         sets["embedding"] = (emb["train"], emb["test"])
     if use["metadata"]:
+        from .task import Task
+
+        task = Task.load(inputs.task)
         sets["metadata"] = (
-            metadata_matrix(inputs.train_table, ids["train"]),
-            metadata_matrix(inputs.test_table, ids["test"]),
+            tabular_matrix(inputs.train_table, ids["train"], task),
+            tabular_matrix(inputs.test_table, ids["test"], task),
         )
     for name in use["experiments"]:
         sets[f"exp:{name}"] = other_experiment(name, *inputs.others[name], folds)

@@ -1,4 +1,5 @@
-"""Seeded k-fold split, stratified on Sturges bins of the target."""
+"""Seeded k-fold split, stratified on the class (classification) or on Sturges bins of the target
+(regression); near-duplicate images kept in one fold."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from .data import TARGET
+from .task import Task
 
 
 def sturges_bins(target: pd.Series) -> np.ndarray:
@@ -17,14 +18,23 @@ def sturges_bins(target: pd.Series) -> np.ndarray:
     return pd.cut(target, bins=n_bins, labels=False).to_numpy()
 
 
-def make_folds(train: pd.DataFrame, n_splits: int, seed: int, groups: np.ndarray | None = None) -> pd.DataFrame:
-    """Return Id, target, group and fold (0..n_splits-1) for every training row, in train.csv order.
+def strata(train: pd.DataFrame, task: Task) -> np.ndarray:
+    """What the folds are stratified on: the class, or Sturges bins of a regression's target."""
+    return task.encode(train[task.target]) if task.classification else sturges_bins(train[task.target])
 
-    With `groups` (e.g. near-duplicate groups), rows of one group always share a fold.
+
+def make_folds(
+    train: pd.DataFrame, n_splits: int, seed: int, groups: np.ndarray | None = None, task: Task | None = None
+) -> pd.DataFrame:
+    """Return Id, target, group and fold (0..n_splits-1) for every training row, in the table's order.
+
+    With `groups` (e.g. near-duplicate groups), rows of one group always share a fold. Without a task,
+    the target is Pawpularity's column, a regression (the tests' shorthand).
     """
+    target = task.target if task else "Pawpularity"
     if not 2 <= n_splits <= len(train):
         raise ValueError(f"folds.n_splits={n_splits} needs 2 <= n_splits <= {len(train)} (the training rows)")
-    bins = sturges_bins(train[TARGET])
+    bins = strata(train, task) if task else sturges_bins(train[target])
     fold = np.full(len(train), -1, dtype=int)
     groups = np.arange(len(train)) if groups is None else np.asarray(groups)
     if len(np.unique(groups)) == len(train):
@@ -35,12 +45,13 @@ def make_folds(train: pd.DataFrame, n_splits: int, seed: int, groups: np.ndarray
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         for k, (_, val_idx) in enumerate(splits):
             fold[val_idx] = k
-    return pd.DataFrame({"Id": train["Id"].to_numpy(), TARGET: train[TARGET].to_numpy(), "group": groups, "fold": fold})
+    return pd.DataFrame({"Id": train["Id"].to_numpy(), target: train[target].to_numpy(), "group": groups, "fold": fold})
 
 
 def folds_stage(
     *,
     data_dir: str,
+    task: Task,
     n_splits: int,
     seed: int,
     cache_npy: str | None,
@@ -57,20 +68,20 @@ def folds_stage(
     from .io import write_csv
     from .logs import log
 
-    train, _ = load_tables(data_dir, check_images=False)
-    groups, dups = None, pd.DataFrame(columns=["group", "Id", TARGET, "max_distance"])
+    train, _ = load_tables(data_dir, task, check_images=False)
+    groups, dups = None, pd.DataFrame(columns=["group", "Id", task.target, "max_distance"])
     if cache_npy:
         images = open_cache(cache_npy, cache_index)
         codes = hashes(images.whole(i) for i in range(len(images)))
         groups = duplicate_groups(codes, threshold)
-        dups = describe_groups(train["Id"].tolist(), train[TARGET].to_numpy(), groups, codes)
+        dups = describe_groups(train["Id"].tolist(), train[task.target], groups, codes)
         log.info(
             "near-duplicates (pHash distance <= %d): %d groups, %d images; kept in one fold each",
             threshold,
             dups["group"].nunique(),
             len(dups),
         )
-    folds = make_folds(train, n_splits, seed, groups)
+    folds = make_folds(train, n_splits, seed, groups, task)
     write_csv(dups, out_duplicates)
     write_csv(folds, out_folds)
     log.info("folds: %s rows per fold", folds["fold"].value_counts().sort_index().tolist())

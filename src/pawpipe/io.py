@@ -50,11 +50,11 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
             np.savez(fh, **arrays)
 
 
-def read_csv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
-    """A table the pipeline wrote (or a competition CSV): Ids as strings (hex Ids like '1e10' must not
+def read_csv(path: str | os.PathLike, id_column: str = "Id", **kwargs) -> pd.DataFrame:
+    """A table the pipeline wrote (or a competition CSV): ids as strings (hex ids like '1e10' must not
     become floats), floats parsed exactly as written, so that predictions survive the round trip
     through a CSV bit for bit (pandas' default parser can be one unit in the last place off)."""
-    return pd.read_csv(path, dtype={"Id": str}, float_precision="round_trip", **kwargs)
+    return pd.read_csv(path, dtype={id_column: str}, float_precision="round_trip", **kwargs)
 
 
 def read_json(path: str | os.PathLike) -> Any:

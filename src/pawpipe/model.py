@@ -1,7 +1,9 @@
-"""The model: a timm backbone (pooled embedding) followed by an MLP head that outputs one logit.
+"""The model: a timm backbone (pooled embedding) followed by an MLP head with one output per number the
+task predicts (pawpipe.objective turns them into predictions).
 
 `model_args` is a plain dict stored in every checkpoint, so any later stage rebuilds the exact
-architecture from the checkpoint alone (weights then come from the checkpoint, never the hub).
+architecture, and how its outputs become predictions, from the checkpoint alone (weights then come
+from the checkpoint, never the hub).
 """
 
 from __future__ import annotations
@@ -17,25 +19,28 @@ import torch
 from torch import nn
 
 from . import zoo  # noqa: F401  (registers the demo's micro Swin with timm)
-from .data import METADATA
+from .objective import Objective
 
 
 class PawModel(nn.Module):
-    def __init__(self, backbone: nn.Module, hidden: int, dropout: float, meta_dim: int = 0):
+    def __init__(
+        self, backbone: nn.Module, hidden: int, dropout: float, meta_dim: int = 0, objective: Objective | None = None
+    ):
         super().__init__()
         self.backbone = backbone
         self.meta_dim = meta_dim
+        self.objective = objective or Objective("bce", "sigmoid_range", low=0.0, high=100.0)
         dim = backbone.num_features + meta_dim
-        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+        out = self.objective.n_outputs
+        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone embedding, (N, num_features)."""
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (logits (N,), embeddings (N, D)). Pawpularity = 100 * sigmoid(logit).
-
-        A metadata-aware head (meta_dim > 0) reads the metadata columns beside the embedding.
+        """Return (logits (N,) or (N, K), embeddings (N, D)); self.objective.predict(logits) are the
+        predictions. A metadata-aware head (meta_dim > 0) reads the tabular columns beside the embedding.
         """
         f = self.features(x)
         if self.meta_dim:
@@ -44,7 +49,8 @@ class PawModel(nn.Module):
             h = torch.cat([f, meta.to(device=f.device, dtype=f.dtype)], dim=1)
         else:
             h = f
-        return self.head(h).squeeze(-1), f
+        logits = self.head(h)
+        return (logits.squeeze(-1) if self.objective.n_outputs == 1 else logits), f
 
 
 def _weights_cached(name: str) -> bool:
@@ -113,8 +119,9 @@ def create_model(args: dict[str, Any], *, load_pretrained: bool = True) -> PawMo
     from .finetune import apply_finetune
 
     backbone = apply_finetune(create_backbone(args, load_pretrained), args.get("finetune"))
-    meta_dim = len(METADATA) if args.get("head_metadata") else 0
-    return PawModel(backbone, hidden=int(args["head_hidden"]), dropout=float(args["head_dropout"]), meta_dim=meta_dim)
+    objective = Objective.from_dict(args["objective"]) if args.get("objective") else None
+    hidden, dropout = int(args["head_hidden"]), float(args["head_dropout"])
+    return PawModel(backbone, hidden, dropout, meta_dim=int(args.get("meta_dim", 0)), objective=objective)
 
 
 def resolve_normalization(model: PawModel) -> tuple[list[float], list[float]]:

@@ -1,8 +1,8 @@
 """ONNX export of a fold's frozen model and inference through ONNX Runtime (`embed.engine: onnx`).
 
-The exported graph takes what the image cache holds, uint8 (N, H, W, 3) images, and the metadata
-columns when the head reads them; it normalises inside the graph and returns the Pawpularity
-prediction (1..100 scale) and the pooled embedding. LoRA adapters are merged into their base
+The exported graph takes what the image cache holds, uint8 (N, H, W, 3) images, and the tabular
+columns when the head reads them; it normalises inside the graph and returns the prediction (the
+objective's: a value or probabilities) and the pooled embedding. LoRA adapters are merged into their base
 weights before export. Every export is checked against PyTorch fp32 on cached training images and
 refused when any output differs by more than `embed.onnx.atol`.
 """
@@ -19,14 +19,14 @@ import torch
 from torch import nn
 
 from .cache import open_cache
-from .data import metadata_matrix
+from .data import tabular_matrix
 from .io import atomic_path, read_csv, write_json
 from .logs import log
 from .model import PawModel, load_checkpoint
 from .runtime import Inference, batched_predict
 
 INPUTS = ("images", "meta")
-OUTPUTS = ("pawpularity", "embedding")
+OUTPUTS = ("prediction", "embedding")
 
 
 class ExportError(RuntimeError):
@@ -34,7 +34,7 @@ class ExportError(RuntimeError):
 
 
 class ServedModel(nn.Module):
-    """uint8 NHWC images (+ metadata) -> (Pawpularity 1..100, embedding): what the embed stage computes."""
+    """uint8 NHWC images (+ tabular columns) -> (prediction, embedding): what the embed stage computes."""
 
     def __init__(self, model: PawModel, mean, std):
         super().__init__()
@@ -45,7 +45,7 @@ class ServedModel(nn.Module):
     def forward(self, images: torch.Tensor, meta: torch.Tensor | None = None):
         x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
         logits, emb = self.model(x, meta)
-        return torch.sigmoid(logits) * 100, emb
+        return self.model.objective.predict(logits), emb
 
 
 def merge_adapters(model: nn.Module) -> int:
@@ -126,7 +126,7 @@ def ort_forward(sess):
         feed = {"images": x.cpu().numpy()}
         if wants_meta:
             feed["meta"] = meta.cpu().numpy().astype(np.float32)
-        return tuple(torch.from_numpy(o) for o in sess.run(list(OUTPUTS), feed))
+        return tuple(torch.from_numpy(o) for o in sess.run(None, feed))  # in the graph's order: OUTPUTS
 
     return forward
 
@@ -141,6 +141,7 @@ class ExportJob:
     train_npy: str
     train_index: str
     train_table: str
+    task: str  # task.json: the tabular columns a metadata-aware head reads
     out_onnx: str
     out_report: str
 
@@ -150,7 +151,11 @@ def check_sample(job: ExportJob, check_images: int, head_metadata: bool):
     folds = read_csv(job.folds_csv)
     rows = np.flatnonzero(folds["fold"].to_numpy() == job.fold)[:check_images]
     images = np.ascontiguousarray(open_cache(job.train_npy, job.train_index)[rows])
-    meta = metadata_matrix(job.train_table, folds["Id"].iloc[rows].tolist()) if head_metadata else None
+    if head_metadata:
+        from .task import Task
+
+        return images, tabular_matrix(job.train_table, folds["Id"].iloc[rows].tolist(), Task.load(job.task))
+    meta = None
     return images, meta
 
 
@@ -177,7 +182,7 @@ def export_fold(job: ExportJob, onnx: dict, threads: int) -> dict:
         forward = ort_forward(session(tmp, threads))
         rows = np.arange(len(sample_images))
         pred, emb = batched_predict(forward, sample_images, rows, inf, torch.device("cpu"), sample_meta)
-        diff = {"pawpularity": float(np.abs(pred - ref_pred).max()), "embedding": float(np.abs(emb - ref_emb).max())}
+        diff = {"prediction": float(np.abs(pred - ref_pred).max()), "embedding": float(np.abs(emb - ref_emb).max())}
         worst = max(diff, key=diff.get)
         if diff[worst] > atol:
             raise ExportError(
@@ -198,14 +203,14 @@ def export_fold(job: ExportJob, onnx: dict, threads: int) -> dict:
     }
     write_json(report, out_report)
     log.info(
-        "exported %s (%s exporter, opset %d, %.1f s): max |ONNX Runtime - PyTorch| over %d images: pawpularity %.2e, "
+        "exported %s (%s exporter, opset %d, %.1f s): max |ONNX Runtime - PyTorch| over %d images: prediction %.2e, "
         "embedding %.2e (tolerance %g)",
         out_onnx,
         exporter,
         opset,
         export_s,
         len(sample_images),
-        diff["pawpularity"],
+        diff["prediction"],
         diff["embedding"],
         atol,
     )

@@ -1,4 +1,10 @@
-"""Figures and the CV table for `snakemake --report`."""
+"""Figures and the CV table for `snakemake --report`, as a user of the task expects them.
+
+Every task gets the score of each head per fold, the training curves and the CV table. The out-of-fold
+figure is the predicted-vs-true scatter for a regression and the confusion matrix of the blend's labels
+for a classification; the curve is the distribution of predictions against targets (regression), the
+ROC curve (binary) or the reliability of the most probable class (multiclass).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .data import TARGET  # noqa: E402
 from .io import atomic_path, read_csv, read_json, write_csv  # noqa: E402
-
-HEADS = ("mlp", "svr", "blend")
+from .metrics import get_metric, to_labels  # noqa: E402
+from .task import Task  # noqa: E402
 
 
 def _save(fig, path: str) -> None:
@@ -21,49 +26,105 @@ def _save(fig, path: str) -> None:
     plt.close(fig)
 
 
-def rmse_by_fold(cv: dict, path: str) -> None:
-    folds = cv["folds"]
+def score_by_fold(cv: dict, path: str) -> None:
+    folds, heads = cv["folds"], [*cv["heads"], "blend"]
+    label = get_metric(cv["task"]["metric"]).label
+    width = 0.8 / len(heads)
     x = np.arange(len(folds))
     fig, ax = plt.subplots(figsize=(max(5, len(folds) * 0.9), 3.5))
-    for i, head in enumerate(HEADS):
-        ax.bar(x + (i - 1) * 0.27, [f[head] for f in folds], width=0.27, label=f"{head} (CV {cv['rmse'][head]:.3f})")
-    ax.axhline(cv["rmse"]["mean_predictor"], color="grey", ls="--", lw=1, label="training mean")
+    for i, head in enumerate(heads):
+        offset = (i - (len(heads) - 1) / 2) * width
+        ax.bar(x + offset, [f[head] for f in folds], width=width, label=f"{head} (CV {cv['scores'][head]:.3f})")
+    ax.axhline(cv["scores"]["baseline"], color="grey", ls="--", lw=1, label=cv["notes"]["baseline"])
     ax.set_xticks(x, [f"fold {f['fold']}" for f in folds])
-    ax.set_ylim(0, 1.35 * max(cv["rmse"]["mean_predictor"], *(f[h] for f in folds for h in HEADS)))
-    ax.set_ylabel("OOF RMSE")
-    ax.set_title(f"{cv['exp']}: out-of-fold RMSE per fold")
+    top = max(cv["scores"]["baseline"], *(f[h] for f in folds for h in heads))
+    ax.set_ylim(0, 1.35 * top if top > 0 else 1)
+    ax.set_ylabel(f"OOF {label}")
+    ax.set_title(f"{cv['exp']}: out-of-fold {label} per fold")
     ax.legend(fontsize=8, ncols=2)
     _save(fig, path)
 
 
-def oof_scatter(oof: pd.DataFrame, path: str) -> None:
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(oof[TARGET], oof["blend"], s=6, alpha=0.5)
-    ax.plot([1, 100], [1, 100], color="grey", lw=1)
-    ax.set(xlim=(0, 101), ylim=(0, 101), xlabel="Pawpularity", ylabel="blended OOF prediction")
-    ax.set_title("Out-of-fold: predicted vs true")
+def oof_figure(oof: pd.DataFrame, task: Task, path: str) -> None:
+    target = task.encode(oof[task.target])
+    blend = task.get(oof, "blend")
+    if not task.classification:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.scatter(target, blend, s=6, alpha=0.5)
+        lo, hi = task.bounds if task.bounds else (min(target.min(), blend.min()), max(target.max(), blend.max()))
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=1)
+        ax.set(xlabel=task.target, ylabel="blended OOF prediction", title="Out-of-fold: predicted vs true")
+        _save(fig, path)
+        return
+    k = len(task.classes)
+    labels = to_labels(blend, task.type)
+    matrix = np.zeros((k, k), int)
+    np.add.at(matrix, (target, labels), 1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * k, 1 + 0.55 * k))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), n in np.ndenumerate(matrix):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=8, color="black" if n < matrix.max() / 2 else "white")
+    names = [str(c) for c in task.classes]
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
+    ax.set(xlabel="predicted (blend)", ylabel=f"true {task.target}", title="Out-of-fold confusion matrix")
     _save(fig, path)
 
 
-def training_curves(metrics: dict[int, pd.DataFrame], path: str) -> None:
+def curve_figure(oof: pd.DataFrame, task: Task, path: str) -> None:
+    target = task.encode(oof[task.target])
+    blend = task.get(oof, "blend")
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if not task.classification:
+        bins = np.histogram_bin_edges(np.concatenate([target, blend]), bins=30)
+        ax.hist(target, bins=bins, alpha=0.5, label=task.target)
+        ax.hist(blend, bins=bins, alpha=0.5, label="blended OOF prediction")
+        ax.set(xlabel=task.target, ylabel="rows", title="Predictions against targets")
+    elif task.type == "binary":
+        order = np.argsort(-blend, kind="stable")
+        positive = target[order] == 1
+        tpr = np.concatenate([[0], np.cumsum(positive) / max(positive.sum(), 1)])
+        fpr = np.concatenate([[0], np.cumsum(~positive) / max((~positive).sum(), 1)])
+        ax.plot(fpr, tpr)
+        ax.plot([0, 1], [0, 1], color="grey", lw=1)
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Out-of-fold ROC curve (blend)")
+    else:
+        confidence, correct = blend.max(axis=1), blend.argmax(axis=1) == target
+        edges = np.linspace(0, 1, 11)
+        which = np.clip(np.digitize(confidence, edges) - 1, 0, 9)
+        seen = [b for b in range(10) if (which == b).any()]
+        ax.plot([0, 1], [0, 1], color="grey", lw=1)
+        ax.plot([confidence[which == b].mean() for b in seen], [correct[which == b].mean() for b in seen], marker="o")
+        ax.set(xlabel="predicted probability of the top class", ylabel="share correct", title="Reliability (blend)")
+    if not task.classification:
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def training_curves(metrics: dict[int, pd.DataFrame], metric: str, path: str) -> None:
+    label = get_metric(metric).label
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
     for fold, m in sorted(metrics.items()):
         ax1.plot(m["epoch"], m["train_loss"], marker="o", ms=3, label=f"fold {fold}")
-        ax2.plot(m["epoch"], m["val_rmse"], marker="o", ms=3, label=f"fold {fold}")
-    ax1.set(xlabel="epoch", ylabel="train BCE loss", title="Training loss")
-    ax2.set(xlabel="epoch", ylabel="val RMSE", title="Validation RMSE")
+        ax2.plot(m["epoch"], m[f"val_{metric}"], marker="o", ms=3, label=f"fold {fold}")
+    ax1.set(xlabel="epoch", ylabel="train loss", title="Training loss")
+    ax2.set(xlabel="epoch", ylabel=f"val {label}", title=f"Validation {label}")
     ax2.legend(fontsize=8)
     _save(fig, path)
 
 
 def cv_table(cv: dict) -> pd.DataFrame:
+    heads = [*cv["heads"], "blend"]
     rows = [
-        {"fold": str(f["fold"]), "rows": f["n"], **{h: round(f[h], 4) for h in HEADS}, "weight_mlp": f["weight_mlp"]}
+        {
+            "fold": str(f["fold"]),
+            "rows": f["n"],
+            **{h: round(f[h], 4) for h in heads},
+            **{f"weight_{h}": w for h, w in f["weights"].items()},
+        }  # fmt: skip
         for f in cv["folds"]
     ]
-    rows.append(
-        {"fold": "all (OOF)", "rows": cv["n_oof"], **{h: round(cv["rmse"][h], 4) for h in HEADS}, "weight_mlp": np.nan}
-    )
+    rows.append({"fold": "all (OOF)", "rows": cv["n_oof"], **{h: round(cv["scores"][h], 4) for h in heads}})
     return pd.DataFrame(rows)
 
 
@@ -73,13 +134,17 @@ def make_report_files(
     oof_csv: str,
     metrics_csvs: list[str],
     folds: list[int],
-    out_rmse: str,
-    out_scatter: str,
+    task: str,
+    out_scores: str,
+    out_oof: str,
+    out_curve: str,
     out_curves: str,
     out_table: str,
 ) -> None:
-    cv = read_json(cv_json)
-    rmse_by_fold(cv, out_rmse)
-    oof_scatter(read_csv(oof_csv), out_scatter)
-    training_curves({k: pd.read_csv(p) for k, p in zip(folds, metrics_csvs, strict=True)}, out_curves)
+    cv, task = read_json(cv_json), Task.load(task)
+    oof = read_csv(oof_csv)
+    score_by_fold(cv, out_scores)
+    oof_figure(oof, task, out_oof)
+    curve_figure(oof, task, out_curve)
+    training_curves({k: pd.read_csv(p) for k, p in zip(folds, metrics_csvs, strict=True)}, task.metric, out_curves)
     write_csv(cv_table(cv), out_table)

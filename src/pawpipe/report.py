@@ -1,18 +1,18 @@
-"""Cross-validation report over all out-of-fold rows, and the guarded submission file."""
+"""Cross-validation report over all out-of-fold rows, in the task's metric, and the guarded submission file."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .data import TARGET, DataError
+from .data import ID, DataError, read_table
 from .io import read_csv, read_json, write_csv, write_json
 from .logs import log
-from .metrics import rmse
-
-HEADS = ("mlp", "svr", "blend")
+from .metrics import get_metric
+from .task import Task
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class CVJob:
     svr_jsons: list[str]
     out_json: str
     out_oof: str
+    task: str  # task.json
     tuning_json: str | None = None
     selection_json: str | None = None
     image: dict | None = None  # the config's image block: size, resize, max_aspect
@@ -38,8 +39,8 @@ def selection_summary(path: str) -> dict:
     return {
         "folds": {k: v["sets"] for k, v in s["folds"].items()},
         "alone": s["alone"],
-        "svr_cv_rmse": s["cv_rmse"],
-        "all_rows": {"sets": s["all_rows"]["sets"], "svr_rmse": s["cv_rmse_in_sample"]},
+        "svr_cv_score": s["cv_score"],
+        "all_rows": {"sets": s["all_rows"]["sets"], "svr_score": s["cv_score_in_sample"]},
         "notes": {
             "all_rows": "optimistic: chosen and scored on the same rows; the submission uses each fold's own sets"
         },
@@ -47,46 +48,69 @@ def selection_summary(path: str) -> dict:
 
 
 def fold_rows(job: CVJob) -> list[dict]:
-    """The per-fold table: rows, each head's RMSE, the blend weight and the SVR backend."""
+    """The per-fold table: rows, each head's score, the blend's weights and the kernel head's backend."""
     rows = []
     for blend_json, svr_json in zip(job.blend_jsons, job.svr_jsons, strict=True):
         s, svr = read_json(blend_json), read_json(svr_json)
         rows.append(
-            {
-                "fold": s["fold"],
-                "n": s["n_oof"],
-                **s["rmse"],
-                "weight_mlp": s["weight_mlp"],
-                "svr_backend": svr["backend"],
-            }
+            {"fold": s["fold"], "n": s["n_oof"], **s["scores"], "weights": s["weights"], "svr_backend": svr["backend"]}
         )
     return sorted(rows, key=lambda r: r["fold"])
 
 
+def baseline(oof: pd.DataFrame, folds: pd.DataFrame, task: Task) -> np.ndarray:
+    """The honest floor: each fold predicts from its training rows alone, their mean (a regression) or
+    their class frequencies (a classification)."""
+    fold_of = oof["fold"].to_numpy()
+    if not task.classification:
+        means = {k: folds.loc[folds["fold"] != k, task.target].mean() for k in np.unique(fold_of)}
+        return oof["fold"].map(means).to_numpy(float)
+    y = task.encode(folds[task.target])
+    out = np.empty((len(oof), len(task.classes)))
+    for k in np.unique(fold_of):
+        out[fold_of == k] = np.bincount(y[folds["fold"].to_numpy() != k], minlength=len(task.classes)) / np.sum(
+            folds["fold"].to_numpy() != k
+        )
+    return out[:, 1] if task.type == "binary" else out
+
+
+def baseline_label(task: Task) -> str:
+    return "each fold's training mean" if not task.classification else "each fold's training class frequencies"
+
+
 def cv_report(job: CVJob) -> dict:
-    """CV RMSE of every component over all OOF rows (each head, each SVR feature set, the blend), per fold too.
+    """CV score of every component over all OOF rows (each head, each kernel-head feature set, the blend),
+    per fold too, in the task's metric.
 
     The headline `blend` is cross-fitted (see pawpipe.blend); `blend_in_sample` is the optimistic
     figure whose weights were fitted on the rows it is scored on.
     """
+    task = Task.load(job.task)
     oof = pd.concat([read_csv(p) for p in job.oof_csvs], ignore_index=True)
     folds = read_csv(job.folds_csv)
     if sorted(oof["Id"]) != sorted(folds["Id"]):
         raise ValueError("out-of-fold rows do not cover every training row exactly once; rerun the missing folds")
-    target = oof[TARGET].to_numpy(float)
-    # The honest floor: each fold predicts its training rows' mean.
-    mean_pred = oof["fold"].map({k: folds.loc[folds["fold"] != k, TARGET].mean() for k in oof["fold"].unique()})
-    heads = [*HEADS, "blend_in_sample"]
-    components = ["mlp", *[c for c in oof.columns if c.startswith("svr[")], "svr", "blend", "blend_in_sample"]
+    target = task.encode(oof[task.target])
     per_fold = fold_rows(job)
+    heads = list(per_fold[0]["weights"])
+    kernel_sets = [h for h in task.heads_in(oof) if h.startswith("svr[")]
+    components = [heads[0], *kernel_sets, *heads[1:], "blend", "blend_in_sample"]
     report = {
         "exp": job.exp,
+        "task": {"type": task.type, "metric": task.metric, "greater_is_better": task.scorer.greater_is_better},
         "n_folds": len(per_fold),
         "n_oof": len(oof),
         "image": {k: job.image[k] for k in ("size", "resize", "max_aspect")} if job.image else None,
-        "rmse": {**{h: rmse(oof[h], target) for h in heads}, "mean_predictor": rmse(mean_pred, target)},
-        "components": {c: rmse(oof[c], target) for c in components},
-        "notes": {"blend_in_sample": "optimistic: each fold's weight was fitted on the rows it is scored on"},
+        "heads": heads,
+        "scores": {
+            **{h: task.score(target, task.get(oof, h)) for h in [*heads, "blend", "blend_in_sample"]},
+            "baseline": task.score(target, baseline(oof, folds, task)),
+        },
+        "components": {c: task.score(target, task.get(oof, c)) for c in components},
+        "notes": {
+            "blend_in_sample": "optimistic: each fold's weights were fitted on the rows they are scored on",
+            "baseline": f"predicting {baseline_label(task)}",
+        },
         "svr_backends": sorted({r["svr_backend"] for r in per_fold}),
         "folds": per_fold,
     }
@@ -111,29 +135,31 @@ def describe_images(image: dict) -> str:
 
 
 def format_cv_table(report: dict) -> str:
+    task = report["task"]
+    label = get_metric(task["metric"]).label
+    direction = "higher is better" if task["greater_is_better"] else "lower is better"
+    heads, t = report["heads"], report["scores"]
+    weights = "w_" + heads[0] if len(heads) == 2 else "weights " + "/".join(heads)
+    head = f"CV {label} for experiment {report['exp']!r} ({report['n_oof']} out-of-fold rows, {report['n_folds']} folds"
     lines = [
-        f"CV RMSE for experiment {report['exp']!r} ({report['n_oof']} out-of-fold rows, {report['n_folds']} folds)",
+        f"{head}; {direction})",
         *([describe_images(report["image"])] if report.get("image") else []),
-        f"{'fold':>6} {'rows':>6} {'mlp':>8} {'svr':>8} {'blend':>8} {'w_mlp':>6}  svr backend",
+        f"{'fold':>6} {'rows':>6} " + " ".join(f"{h:>8}" for h in [*heads, "blend"]) + f" {weights:>6}  svr backend",
     ]
     for r in report["folds"]:
-        lines.append(
-            f"{r['fold']:>6} {r['n']:>6} {r['mlp']:>8.3f} {r['svr']:>8.3f} {r['blend']:>8.3f} {r['weight_mlp']:>6.2f}"
-            f"  {r.get('svr_backend', '')}"
-        )
-    t = report["rmse"]
-    lines.append(f"{'all':>6} {report['n_oof']:>6} {t['mlp']:>8.3f} {t['svr']:>8.3f} {t['blend']:>8.3f}")
-    if "blend_in_sample" in t:
-        lines.append(
-            f"blend with in-sample weights (fitted on the rows scored; optimistic): {t['blend_in_sample']:.3f}"
-        )
-    lines.append(f"predicting each fold's training mean: {t['mean_predictor']:.3f}")
+        w = list(r["weights"].values())
+        shown = f"{w[0]:>6.2f}" if len(w) == 2 else "/".join(f"{v:.2f}" for v in w)
+        cells = " ".join(f"{r[h]:>8.3f}" for h in [*heads, "blend"])
+        lines.append(f"{r['fold']:>6} {r['n']:>6} {cells} {shown}  {r.get('svr_backend', '')}")
+    lines.append(f"{'all':>6} {report['n_oof']:>6} " + " ".join(f"{t[h]:>8.3f}" for h in [*heads, "blend"]))
+    lines.append(f"blend with in-sample weights (fitted on the rows scored; optimistic): {t['blend_in_sample']:.3f}")
+    lines.append(f"{report['notes']['baseline']}: {t['baseline']:.3f}")
     extra = {k: v for k, v in report.get("components", {}).items() if k.startswith("svr[")}
     if extra:
         lines.append("SVR on each feature set alone: " + ", ".join(f"{k} {v:.3f}" for k, v in extra.items()))
     if "svr_tuning" in report:
         b = report["svr_tuning"]
-        lines.append(f"SVR tuned on OOF RMSE: C={b['C']:g}, epsilon={b['epsilon']:g}")
+        lines.append(f"SVR tuned on OOF {label}: C={b['C']:g}, epsilon={b['epsilon']:g}")
     if "svr_selection" in report:
         lines += format_selection(report["svr_selection"])
     return "\n".join(lines)
@@ -147,61 +173,40 @@ def format_selection(sel: dict) -> list[str]:
         f"SVR on each feature set alone: {alone}",
         f"SVR feature sets by forward selection, per fold on the other folds' OOF rows: {per_fold}",
         f"  chosen on all rows (optimistic, scored on the rows that chose it): {'+'.join(a['sets'])}, "
-        f"SVR {a['svr_rmse']:.3f}",
+        f"SVR {a['svr_score']:.3f}",
     ]
 
 
-def check_submission(sub: pd.DataFrame, test_ids: list[str], where: str = "submission") -> None:
-    """Raise DataError unless `sub` is Id,Pawpularity with exactly the test Ids and finite values in 1..100."""
-    problems = []
-    if list(sub.columns) != ["Id", TARGET]:
-        problems.append(f"{where}: columns are {list(sub.columns)}, expected ['Id', '{TARGET}']")
-    else:
-        if len(sub) != len(test_ids):
-            problems.append(f"{where}: {len(sub)} rows, but the test set has {len(test_ids)}")
-        dup = sub.loc[sub["Id"].duplicated(), "Id"].tolist()
-        if dup:
-            problems.append(f"{where}: duplicated Ids {dup[:5]}")
-        missing, extra = set(test_ids) - set(sub["Id"]), set(sub["Id"]) - set(test_ids)
-        if missing:
-            problems.append(f"{where}: {len(missing)} test Ids have no prediction, e.g. {sorted(missing)[:5]}")
-        if extra:
-            problems.append(f"{where}: {len(extra)} Ids are not in the test set, e.g. {sorted(extra)[:5]}")
-        values = pd.to_numeric(sub[TARGET], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(values) | (values < 1) | (values > 100)
-        if bad.any():
-            problems.append(
-                f"{where}: {int(bad.sum())} predictions are not finite numbers in [1, 100], "
-                f"e.g. Id {sub['Id'][bad].iloc[0]!r}"
-            )
+def check_submission(sub: pd.DataFrame, test_ids: list[str], task: Task, where: str = "submission") -> None:
+    """Raise DataError unless `sub` has sample_submission.csv's columns, exactly the test ids, and values
+    the task allows (finite numbers within its bounds, probabilities in [0, 1], or known labels)."""
+    problems = task.submission_problems(sub, test_ids, where)
     if problems:
         raise DataError(problems)
 
 
-def submission_values(fold_preds: list[np.ndarray]) -> np.ndarray:
-    """The submitted values: the mean of the folds' blended test predictions, clipped to [1, 100]. The
-    pipeline's submission and the Kaggle notebook both compute it here."""
-    return np.clip(np.mean(fold_preds, axis=0), 1, 100)
+def check_submission_file(path: str | Path, test_table: str | Path, task: Task) -> pd.DataFrame:
+    """A submission file read and checked against the test table (check_submission); returned."""
+    sub = read_csv(path, id_column=task.id)
+    check_submission(sub, read_table(test_table, task.id)[ID].tolist(), task, str(path))
+    return sub
 
 
-def make_submission(*, test_csvs: list[str], test_table: str, out_csv: str) -> pd.DataFrame:
-    """Mean of the folds' blended test predictions, clipped to [1, 100], in test.csv's Id order."""
-    test_ids = read_csv(test_table)["Id"].tolist()
+def make_submission(*, test_csvs: list[str], test_table: str, task: Task, out_csv: str) -> pd.DataFrame:
+    """The folds' blended test predictions made into the submission (Task.submitted: their mean, then
+    clipped, labelled or one column per class), in the test table's order, checked before it is written."""
+    test_ids = read_table(test_table, task.id)[ID].tolist()
     preds = []
     for p in test_csvs:
-        df = read_csv(p).set_index("Id")
+        df = read_csv(p).set_index(ID)
         if set(df.index) != set(test_ids) or len(df) != len(test_ids):
-            raise ValueError(f"{p}: its Ids differ from {test_table}; rerun that fold's embed stage")
-        preds.append(df.loc[test_ids, "blend"].to_numpy(float))
-    sub = pd.DataFrame({"Id": test_ids, TARGET: submission_values(preds)})
-    check_submission(sub, test_ids, out_csv)
+            raise ValueError(f"{p}: its ids differ from {test_table}; rerun that fold's embed stage")
+        preds.append(task.get(df.loc[test_ids], "blend"))
+    sub = task.submission_frame(test_ids, preds)
+    check_submission(sub, test_ids, task, out_csv)
     write_csv(sub, out_csv)
-    log.info(
-        "wrote %s: %d rows, mean %.2f, range %.2f..%.2f",
-        out_csv,
-        len(sub),
-        sub[TARGET].mean(),
-        sub[TARGET].min(),
-        sub[TARGET].max(),
-    )
+    first = sub[task.columns[0]]
+    summary = f"mean {first.mean():.2f}, range {first.min():.2f}..{first.max():.2f}" if first.dtype != object else (
+        f"{first.nunique()} distinct labels")  # fmt: skip
+    log.info("wrote %s: %d rows, %s; %s", out_csv, len(sub), task.columns[0], summary)
     return sub

@@ -169,13 +169,13 @@ def batched_predict(
 
 
 def model_forward(model: PawModel, norm: Normalizer, inf: Inference) -> Forward:
-    """PawModel as an engine: (Pawpularity 1..100, embedding), normalised and autocast on the device;
-    compiled with one fixed shape when `inf.compile`."""
+    """PawModel as an engine: (predictions, embedding), normalised and autocast on the device; compiled
+    with one fixed shape when `inf.compile`. The predictions are the objective's (pawpipe.objective)."""
 
     def forward(x: torch.Tensor, meta: torch.Tensor | None):
         with autocast(norm.device, inf.amp):
             logits, emb = model(norm(x), meta)
-        return torch.sigmoid(logits.float()) * 100, emb
+        return model.objective.predict(logits), emb
 
     return torch.compile(forward, dynamic=False) if inf.compile else forward
 
@@ -189,9 +189,8 @@ def predict(
     meta: np.ndarray | None = None,
     desc: str = "predict",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pawpularity predictions (1..100) and embeddings of images[rows] through a PawModel.
-
-    `meta` (rows aligned with `images`) feeds a metadata-aware head.
+    """Predictions (the objective's: values or probabilities) and embeddings of images[rows] through a
+    PawModel. `meta` (rows aligned with `images`) feeds a metadata-aware head.
     """
     if model.meta_dim and meta is None:
         raise ValueError("this model's head reads the metadata columns (head.metadata): pass them")

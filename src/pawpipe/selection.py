@@ -1,7 +1,8 @@
-"""Forward selection of the SVR's feature sets on out-of-fold RMSE, with an honest CV.
+"""Forward selection of the kernel head's feature sets on the out-of-fold metric, with an honest CV.
 
-Start from nothing; at each step add the set whose addition lowers OOF RMSE most; stop when the best
-addition helps by no more than svr.select.min_gain (RMSE points) or nothing is left. That is how the
+Start from nothing; at each step add the set whose addition improves the OOF score most (the task's
+metric, in its direction); stop when the best addition helps by no more than svr.select.min_gain (in
+the metric's units) or nothing is left. That is how the
 contest's winner chose among frozen features of many pretrained models.
 
 A selection scored on the rows that made it flatters itself. So it runs once per fold k on the OOF
@@ -20,13 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import TARGET
 from .features import FeatureInputs, assemble, load_feature_sets
 from .frames import ArrayLib, lib_for
 from .io import read_csv, write_json
 from .logs import log
-from .metrics import rmse
-from .svr import SVRConfig, fit_target, run_fits, select_backend
+from .svr import SVRConfig, classes_of, fit_target, run_fits, select_backend
+from .task import Task
 
 Combination = tuple[str, ...]
 
@@ -37,7 +37,7 @@ class Selection:
 
     rows: np.ndarray
     sets: list[str] = field(default_factory=list)
-    rmse: float = float("inf")
+    score: float = float("nan")  # the metric of the sets so far (none yet: nan)
     steps: list[dict] = field(default_factory=list)
     done: bool = False
 
@@ -48,8 +48,10 @@ class Selection:
 class OOFPredictions:
     """Each combination's out-of-fold SVR predictions over all training rows, fitted once."""
 
-    def __init__(self, fold_sets: list[dict], fold_of: np.ndarray, y: np.ndarray, cfg: SVRConfig, lib: ArrayLib):
-        self.fold_sets, self.fold_of, self.y, self.cfg, self.lib = fold_sets, fold_of, y, cfg, lib
+    def __init__(
+        self, fold_sets: list[dict], fold_of: np.ndarray, y: np.ndarray, cfg: SVRConfig, lib: ArrayLib, task: Task
+    ):
+        self.fold_sets, self.fold_of, self.y, self.cfg, self.lib, self.task = fold_sets, fold_of, y, cfg, lib, task
         self.names = list(fold_sets[0])
         self.done: dict[Combination, np.ndarray] = {}
         self.fits = 0
@@ -66,9 +68,11 @@ class OOFPredictions:
                 x = assemble(sets, list(combo), self.lib.xp)
                 val_host = self.fold_of == k
                 val = self.lib.asarray(val_host)
-                tasks.append((self.cfg, x[~val], fit_target(self.y[~val_host], self.cfg), x[val]))
-            oof = np.empty(len(self.y))
-            for k, fit in enumerate(run_fits(backend, self.cfg.threads, tasks, keep_heads=False)):
+                tasks.append((self.cfg, x[~val], fit_target(self.y[~val_host], self.cfg, self.task), x[val]))
+            shape = (len(self.y), self.task.n_outputs) if self.task.n_outputs > 1 else len(self.y)
+            oof = np.empty(shape)
+            fits = run_fits(backend, self.cfg.threads, tasks, keep_heads=False, n_classes=classes_of(self.task))
+            for k, fit in enumerate(fits):
                 oof[self.fold_of == k] = fit["preds"][0]
             self.done[combo] = oof
             self.fits += len(tasks)
@@ -76,14 +80,16 @@ class OOFPredictions:
 
 def step(path: Selection, oof: OOFPredictions, y: np.ndarray, min_gain: float) -> None:
     """Score every candidate addition on the path's rows; add the best if it helps by more than min_gain."""
-    scores = {c: rmse(oof.done[oof.key([*path.sets, c])][path.rows], y[path.rows]) for c in path.candidates(oof.names)}
-    best = min(scores, key=scores.get)
-    gain = path.rmse - scores[best] if path.sets else None
+    task = oof.task
+    names = path.candidates(oof.names)
+    scores = {c: task.score(y[path.rows], oof.done[oof.key([*path.sets, c])][path.rows]) for c in names}
+    best = names[task.scorer.best([scores[c] for c in names])]
+    gain = task.scorer.gain(path.score, scores[best]) if path.sets else None
     taken = gain is None or gain > min_gain
-    path.steps.append({"scores": scores, "best": best, "rmse": scores[best], "gain": gain, "added": taken})
+    path.steps.append({"scores": scores, "best": best, "score": scores[best], "gain": gain, "added": taken})
     if taken:
         path.sets.append(best)
-        path.rmse = scores[best]
+        path.score = scores[best]
     path.done = not taken or not path.candidates(oof.names)
 
 
@@ -103,22 +109,24 @@ def load_fold_sets(fold_inputs: list[FeatureInputs], folds, cfg: SVRConfig, lib:
     return [{n: pair[0] for n, pair in sets.items()} for sets in out]
 
 
-def select_features(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, out_json: str) -> dict:
+def select_features(
+    fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, out_json: str, task: Task
+) -> dict:
     """Forward selection per fold (on the other folds' OOF rows) and on all rows (optimistic), written
     to out_json with every step's scores."""
     t0 = time.perf_counter()
     folds = read_csv(folds_csv)
-    fold_of, y = folds["fold"].to_numpy(), folds[TARGET].to_numpy(np.float64)
+    fold_of, y = folds["fold"].to_numpy(), task.encode(folds[task.target])
     fold_ids = sorted(np.unique(fold_of).tolist())
     if fold_ids != list(range(len(fold_inputs))):
         raise ValueError(f"{folds_csv}: folds {fold_ids}, but {len(fold_inputs)} folds' embeddings were given")
     backend = select_backend(cfg, "feature selection")
     lib = lib_for(backend)
-    oof = OOFPredictions(load_fold_sets(fold_inputs, folds, cfg, lib), fold_of, y, cfg, lib)
+    oof = OOFPredictions(load_fold_sets(fold_inputs, folds, cfg, lib), fold_of, y, cfg, lib, task)
     min_gain = float(cfg.select["min_gain"])
     paths = {"all": Selection(np.ones(len(y), bool))} | {str(k): Selection(fold_of != k) for k in fold_ids}
     forward_select(oof, paths, backend, min_gain)
-    honest = np.empty(len(y))
+    honest = np.empty(oof.done[oof.key(paths["0"].sets)].shape)
     for k in fold_ids:
         honest[fold_of == k] = oof.done[oof.key(paths[str(k)].sets)][fold_of == k]
     summary = {
@@ -126,13 +134,14 @@ def select_features(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRCo
         "min_gain": min_gain,
         "alone": paths["all"].steps[0]["scores"],
         "folds": {
-            k: {"sets": list(oof.key(p.sets)), "order": p.sets, "rmse_other_folds": p.rmse, "steps": p.steps}
+            k: {"sets": list(oof.key(p.sets)), "order": p.sets, "score_other_folds": p.score, "steps": p.steps}
             for k, p in paths.items()
             if k != "all"
         },
         "all_rows": {"sets": list(oof.key(paths["all"].sets)), "order": paths["all"].sets, "steps": paths["all"].steps},
-        "cv_rmse": rmse(honest, y),
-        "cv_rmse_in_sample": paths["all"].rmse,
+        "metric": task.metric,
+        "cv_score": task.score(y, honest),
+        "cv_score_in_sample": paths["all"].score,
         "backend": backend,
         "arrays": lib.name,
         "fits": oof.fits,
@@ -141,8 +150,8 @@ def select_features(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRCo
     write_json(summary, out_json)
     per_fold = {k: "+".join(v["order"]) for k, v in summary["folds"].items()}
     log.info(
-        "feature selection: %s on all rows (OOF RMSE %.4f, optimistic); per fold %s; honest CV %.4f; %d fits in %.1f s",
-        "+".join(paths["all"].sets), summary["cv_rmse_in_sample"], per_fold, summary["cv_rmse"],
+        "feature selection: %s on all rows (OOF %s %.4f, optimistic); per fold %s; honest CV %.4f; %d fits in %.1f s",
+        "+".join(paths["all"].sets), task.scorer.label, summary["cv_score_in_sample"], per_fold, summary["cv_score"],
         oof.fits, summary["seconds"],
     )  # fmt: skip
     return summary

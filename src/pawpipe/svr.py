@@ -1,4 +1,5 @@
-"""SVR on frozen embeddings: cuML on a CUDA GPU, scikit-learn otherwise, same outputs either way.
+"""The kernel head on frozen features: an SVR for a regression, calibrated SVCs for a classification
+(pawpipe.svc); cuML on a CUDA GPU, scikit-learn otherwise, the same outputs either way.
 
 Either fit is saved and predicted as plain arrays (pawpipe.svr_model), never as a pickle."""
 
@@ -12,13 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import TARGET
 from .features import FeatureInputs, combine, load_feature_sets
 from .frames import lib_for, standardise
 from .io import read_csv, read_json, write_csv, write_json
 from .logs import log
-from .metrics import rmse
 from .svr_model import PortableSVR
+from .task import Task
 
 
 @dataclass
@@ -155,16 +155,30 @@ def select_backend(cfg: SVRConfig, where: str) -> str:
     return backend
 
 
-def fit_target(y: np.ndarray, cfg: SVRConfig) -> np.ndarray:
-    """The target the SVR fits: optionally clipped (the rare very high scores are mostly noise)."""
+def fit_target(y: np.ndarray, cfg: SVRConfig, task: Task | None = None) -> np.ndarray:
+    """The target the kernel head fits: a regression's optionally clipped (the rare very high scores are
+    mostly noise); a classification's classes as they are."""
+    if task is not None and task.classification:
+        return y
     return np.minimum(y, cfg.clip_target) if cfg.clip_target is not None else y
 
 
-def fit_predict(backend: str, cfg: SVRConfig, x_fit, y_fit, *x_predict, keep_head: bool = True) -> dict[str, Any]:
-    """Fit one SVR head and predict each of `x_predict`; with timings and the worker's process id (and
+def make_head(backend: str, cfg: SVRConfig, n_classes: int = 0):
+    """The kernel head for a task: an SVR (n_classes 0: a regression), or calibrated SVCs."""
+    if n_classes:
+        from .svc import SVCHead
+
+        return SVCHead(backend, cfg, n_classes)
+    return SVRHead(backend, cfg)
+
+
+def fit_predict(
+    backend: str, cfg: SVRConfig, x_fit, y_fit, *x_predict, keep_head: bool = True, n_classes: int = 0
+) -> dict[str, Any]:
+    """Fit one kernel head and predict each of `x_predict`; with timings and the worker's process id (and
     the fitted head unless keep_head is false: a selection needs only the predictions)."""
     t0 = time.perf_counter()
-    head = SVRHead(backend, cfg).fit(x_fit, y_fit)
+    head = make_head(backend, cfg, n_classes).fit(x_fit, y_fit)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     preds = [head.predict(x) for x in x_predict]
@@ -172,20 +186,23 @@ def fit_predict(backend: str, cfg: SVRConfig, x_fit, y_fit, *x_predict, keep_hea
     return {"head": head, **result} if keep_head else result
 
 
-def run_fits(backend: str, threads: int, tasks: list[tuple], keep_heads: bool = True) -> list[dict[str, Any]]:
+def run_fits(
+    backend: str, threads: int, tasks: list[tuple], keep_heads: bool = True, n_classes: int = 0
+) -> list[dict[str, Any]]:
     """fit_predict(backend, *task) for every task: in `threads` processes with scikit-learn (each fit
-    is single-threaded), one after the other with cuML (one GPU)."""
+    is single-threaded), one after the other with cuML (one GPU). n_classes: see make_head."""
+    kw = {"keep_head": keep_heads, "n_classes": n_classes}
     if backend == "cuml" or threads <= 1 or len(tasks) <= 1:
-        return [fit_predict(backend, *task, keep_head=keep_heads) for task in tasks]
+        return [fit_predict(backend, *task, **kw) for task in tasks]
     from joblib import Parallel, delayed
 
-    jobs = (delayed(fit_predict)(backend, *task, keep_head=keep_heads) for task in tasks)
+    jobs = (delayed(fit_predict)(backend, *task, **kw) for task in tasks)
     return Parallel(n_jobs=min(threads, len(tasks)))(jobs)
 
 
 @dataclass(frozen=True)
 class SVRJob:
-    """The svr rule's inputs and outputs for one fold."""
+    """The svr rule's inputs and outputs for one fold (the frozen_mlp rule's too: the same features)."""
 
     fold: int
     folds_csv: str
@@ -194,15 +211,16 @@ class SVRJob:
     out_oof: str
     out_test: str
     out_summary: str
+    task: str  # task.json
     tuning: str | None = None
     selection: str | None = None  # svr_selection.json, with svr.select.enabled
 
 
-def fold_feature_sets(job: SVRJob, folds: pd.DataFrame, cfg: SVRConfig, lib) -> tuple[dict, bool]:
-    """The fold's feature sets: all enabled ones, or those forward selection chose for this fold on the
-    other folds' OOF rows; and whether to fit each set alone for the report (not after a selection,
-    whose first step already scored each set alone)."""
-    sets = load_feature_sets(job.inputs, folds, cfg.features, lib)
+def fold_feature_sets(job, folds: pd.DataFrame, features: dict, lib) -> tuple[dict, bool]:
+    """The fold's feature sets (svr.features): all enabled ones, or those forward selection chose for this
+    fold on the other folds' OOF rows; and whether to fit each set alone for the report (not after a
+    selection, whose first step already scored each set alone). `job` holds inputs, fold and selection."""
+    sets = load_feature_sets(job.inputs, folds, features, lib)
     if not job.selection:
         return sets, len(sets) > 1
     chosen = read_json(job.selection)["folds"][str(job.fold)]["sets"]
@@ -210,8 +228,14 @@ def fold_feature_sets(job: SVRJob, folds: pd.DataFrame, cfg: SVRConfig, lib) -> 
     return {name: sets[name] for name in chosen}, False
 
 
+def classes_of(task: Task) -> int:
+    """make_head's n_classes for a task: 0 for a regression."""
+    return len(task.classes) if task.classification else 0
+
+
 def fit_fold(job: SVRJob, cfg: SVRConfig) -> dict[str, Any]:
-    """The SVR on the fold's feature sets together (saved), and for the report on each set alone."""
+    """The kernel head on the fold's feature sets together (saved), and for the report on each set alone."""
+    task = Task.load(job.task)
     folds = read_csv(job.folds_csv)
     if job.tuning:
         best = read_json(job.tuning)["best"]
@@ -219,34 +243,37 @@ def fit_fold(job: SVRJob, cfg: SVRConfig) -> dict[str, Any]:
         log.info("fold %d: C=%g, epsilon=%g from %s", job.fold, cfg.C, cfg.epsilon, job.tuning)
     backend = select_backend(cfg, f"fold {job.fold}")
     lib = lib_for(backend)
-    sets, alone = fold_feature_sets(job, folds, cfg, lib)
+    sets, alone = fold_feature_sets(job, folds, cfg.features, lib)
     val_host = folds["fold"].to_numpy() == job.fold
     val = lib.asarray(val_host)
-    y = folds[TARGET].to_numpy(np.float64)
+    y = task.encode(folds[task.target])
     components = {"pred": combine(sets, lib)}
     if alone:
         components.update({f"svr[{name}]": pair for name, pair in sets.items()})
-    tasks = [(cfg, x[~val], fit_target(y[~val_host], cfg), x[val], x_test) for x, x_test in components.values()]
-    fits = dict(zip(components, run_fits(backend, cfg.threads, tasks), strict=True))
-    oof = folds.loc[val_host, ["Id", "fold", TARGET]].copy()
+    y_fit = fit_target(y[~val_host], cfg, task)
+    tasks = [(cfg, x[~val], y_fit, x[val], x_test) for x, x_test in components.values()]
+    fits = dict(zip(components, run_fits(backend, cfg.threads, tasks, n_classes=classes_of(task)), strict=True))
+    oof = folds.loc[val_host, ["Id", "fold", task.target]].copy()
     test = pd.DataFrame({"Id": np.load(job.inputs.embeddings)["test_ids"]})
     for name, fit in fits.items():
-        oof[name], test[name] = fit["preds"]
+        task.put(oof, name, fit["preds"][0])
+        task.put(test, name, fit["preds"][1])
     main = fits["pred"]
     main["head"].feature_sets = list(sets)
     main["head"].save(job.out_model)
     write_csv(oof, job.out_oof)
     write_csv(test, job.out_test)
-    score = rmse(oof["pred"], y[val_host])
+    score = task.score(y[val_host], task.get(oof, "pred"))
     log.info(
-        "fold %d: SVR on %s (%d features) fit %.2fs, predict %.2fs; OOF RMSE %.4f",
-        job.fold, "+".join(sets), components["pred"][0].shape[1], main["fit_s"], main["predict_s"], score,
+        "fold %d: %s on %s (%d features) fit %.2fs, predict %.2fs; OOF %s %.4f",
+        job.fold, "SVC" if task.classification else "SVR", "+".join(sets), components["pred"][0].shape[1],
+        main["fit_s"], main["predict_s"], task.scorer.label, score,
     )  # fmt: skip
     summary = {
         "fold": job.fold,
         "backend": backend,
         "arrays": lib.name,
-        "rmse": score,
+        "score": score,
         "fit_s": main["fit_s"],
         "predict_s": main["predict_s"],
         "C": cfg.C,

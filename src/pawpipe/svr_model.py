@@ -1,4 +1,7 @@
-"""A fitted SVR as plain arrays: saved without pickle, predicted with numpy, or torch or cupy on a GPU.
+"""A fitted kernel head as plain arrays: saved without pickle, predicted with numpy, or torch or cupy on a
+GPU. PortableSVR is one support vector machine's decision function (the regression head); PortableSVC
+is the classification head: one such function per class (one-vs-rest; one for binary) and a softmax
+calibration of their values into probabilities. `load_portable` reads either.
 
 The SVR stage writes `svr.npz`: the standardisation (mean, scale), the support vectors, their dual
 coefficients, the intercept and the kernel's parameters, read from a fitted scikit-learn or cuML
@@ -18,6 +21,7 @@ import numpy as np
 from .io import atomic_path
 
 FORMAT = "pawpipe-svr/1"
+SVC_FORMAT = "pawpipe-svc/1"
 KERNELS = ("rbf", "linear", "poly", "sigmoid")
 
 
@@ -107,22 +111,8 @@ class PortableSVR:
 
     @classmethod
     def load(cls, path: str | Path) -> PortableSVR:
-        path = Path(path)
-        if path.suffix == ".pkl":
-            raise SVRFileError(
-                f"{path}: a pickled SVR; pawpipe no longer loads pickles (they run code when loaded). "
-                f"Rerun the svr stage (snakemake refits it as svr.npz)"
-            )
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-            header = json.loads(str(arrays.pop("header")))
-        except (OSError, ValueError, KeyError) as exc:
-            raise SVRFileError(f"{path}: not a pawpipe SVR file ({exc}); rerun the svr stage") from None
-        if header.get("format") != FORMAT:
-            raise SVRFileError(f"{path}: SVR format {header.get('format')!r}, expected {FORMAT!r}; rerun the svr stage")
+        header, arrays = read_arrays(path, FORMAT)
         fixed = {k: header.pop(k) for k in ("kernel", "gamma", "degree", "coef0", "intercept")}
-        header.pop("format")
         return cls(**arrays, **fixed, meta=header)
 
     @property
@@ -156,3 +146,93 @@ class PortableSVR:
         sv, coef = asarray(self.support_vectors), asarray(self.dual_coef)
         out = [to_numpy(self._kernel(asarray(xs[i : i + chunk]), sv, xp) @ coef) for i in range(0, len(xs), chunk)]
         return (np.concatenate(out) if out else np.zeros(0)) + self.intercept
+
+
+def read_arrays(path: str | Path, expected: str) -> tuple[dict, dict]:
+    """(header, arrays) of a portable kernel head file of format `expected`; no pickle is ever loaded."""
+    path = Path(path)
+    if path.suffix == ".pkl":
+        raise SVRFileError(
+            f"{path}: a pickled SVR; pawpipe no longer loads pickles (they run code when loaded). "
+            f"Rerun the svr stage (snakemake refits it as svr.npz)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        header = json.loads(str(arrays.pop("header")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise SVRFileError(f"{path}: not a pawpipe SVR file ({exc}); rerun the svr stage") from None
+    if header.get("format") != expected:
+        raise SVRFileError(f"{path}: format {header.get('format')!r}, expected {expected!r}; rerun the svr stage")
+    header.pop("format")
+    return header, arrays
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class PortableSVC:
+    """Calibrated support vector classifiers: each unit's decision value (a PortableSVR's sum of kernel
+    terms), then probabilities softmax(values @ weights + bias) over the classes. Binary: one unit, two
+    classes, and the positive class's probability is predicted."""
+
+    units: list[PortableSVR]
+    weights: np.ndarray  # (units, classes)
+    bias: np.ndarray  # (classes,)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def feature_sets(self) -> list[str]:
+        return list(self.meta.get("feature_sets", ["embedding"]))
+
+    def decision(self, x, xp=np, asarray=np.asarray) -> np.ndarray:
+        return np.stack([u.predict(x, xp, asarray) for u in self.units], axis=1)
+
+    def predict(self, x, xp=np, asarray=np.asarray) -> np.ndarray:
+        """Probabilities (float64): the positive class's, (n,), for binary; (n, classes) for multiclass."""
+        probs = softmax(self.decision(x, xp, asarray) @ self.weights + self.bias)
+        return probs[:, 1] if len(self.bias) == 2 and len(self.units) == 1 else probs
+
+    def save(self, path: str | Path) -> None:
+        first = self.units[0]
+        header = {"format": SVC_FORMAT, "kernel": first.kernel, "gamma": first.gamma, "degree": first.degree,
+                  "coef0": first.coef0, "intercepts": [u.intercept for u in self.units], **self.meta}  # fmt: skip
+        arrays = {"mean": first.mean, "scale": first.scale, "weights": self.weights, "bias": self.bias}
+        for i, u in enumerate(self.units):
+            arrays |= {f"support_vectors_{i}": u.support_vectors, f"dual_coef_{i}": u.dual_coef}
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, header=np.array(json.dumps(header)), **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PortableSVC:
+        header, arrays = read_arrays(path, SVC_FORMAT)
+        shared = {k: header.pop(k) for k in ("kernel", "gamma", "degree", "coef0")}
+        units = [
+            PortableSVR(
+                arrays["mean"],
+                arrays["scale"],
+                arrays[f"support_vectors_{i}"],
+                arrays[f"dual_coef_{i}"],
+                intercept,
+                **shared,
+            )  # fmt: skip
+            for i, intercept in enumerate(header.pop("intercepts"))
+        ]
+        return cls(units, arrays["weights"], arrays["bias"], meta=header)
+
+
+def load_portable(path: str | Path) -> PortableSVR | PortableSVC:
+    """The kernel head saved in svr.npz, whichever kind it is (the file's format says)."""
+    return PortableSVC.load(path) if _format(path) == SVC_FORMAT else PortableSVR.load(path)
+
+
+def _format(path: str | Path) -> str | None:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return json.loads(str(npz["header"])).get("format")
+    except (OSError, ValueError, KeyError):
+        return None  # PortableSVR.load says what is wrong with the file

@@ -1,4 +1,5 @@
-"""Train one fold: timm backbone + MLP head on BCE(target / 100), AdamW, warmup + cosine.
+"""Train one fold: timm backbone + MLP head on the task's loss (pawpipe.objective: Pawpularity's is
+BCE on target / 100), AdamW, warmup + cosine; the best epoch by the task's metric on the fold's rows.
 
 Working files live in the fold's state directory (last.pt for resuming, best.pt, metrics.csv) and
 are published to the rule's outputs only when training ends, so a killed job leaves no output that
@@ -30,11 +31,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from .cache import ImageCache, open_cache
-from .data import TARGET, metadata_matrix
+from .data import tabular_matrix
 from .io import atomic_path, publish, read_csv, write_csv
 from .logs import log
-from .metrics import rmse
 from .model import PawModel, count_parameters, create_model, resolve_normalization
+from .objective import Objective
 from .runtime import (
     Inference,
     Normalizer,
@@ -47,6 +48,7 @@ from .runtime import (
     set_threads,
     use_channels_last,
 )
+from .task import Task
 from .tracking import Tracker
 
 
@@ -90,16 +92,19 @@ class FoldJob:
     out_best: str
     out_metrics: str
     state_dir: str
+    task: str  # task.json
 
 
 @dataclass
 class FoldData:
     images: ImageCache
-    y: np.ndarray  # target / 100 for every row of folds.csv
+    y: np.ndarray  # the objective's targets for every row of folds.csv (Pawpularity: target / 100)
     tr_idx: np.ndarray
     va_idx: np.ndarray
     meta: np.ndarray | None
     n: int
+    task: Task
+    objective: Objective
 
 
 def build_augment(spec: list[dict[str, Any]], seed: int) -> A.Compose:
@@ -156,7 +161,7 @@ class CachedImages(Dataset):
         self.augment.set_random_seed(sample_seed)
         img = self.images.random_crop(self.indices[i], sample_seed)  # a writable copy
         img = self.augment(image=img)["image"]
-        target = torch.tensor(self.targets[i], dtype=torch.float32)
+        target = torch.tensor(self.targets[i])  # float32 (scaled values, 0/1), or an int64 class
         return torch.from_numpy(np.ascontiguousarray(img)), target, torch.from_numpy(self.meta[self.indices[i]])
 
 
@@ -187,14 +192,14 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
 
 
 class TrainStep:
-    """One micro-batch: forward under autocast, BCE on target / 100, scaled backward, and an optimizer
+    """One micro-batch: forward under autocast, the objective's loss, scaled backward, and an optimizer
     step when `do_step` (every `accumulate` micro-batches). Shared by training and the benchmark."""
 
     def __init__(self, model, optimizer, scaler, device, amp, accumulate: int = 1, compile: bool = False):
         self.forward = torch.compile(model) if compile else model
         self.optimizer, self.scaler, self.device, self.amp = optimizer, scaler, device, amp
         self.accumulate = accumulate
-        self.criterion = torch.nn.BCEWithLogitsLoss()
+        self.criterion = model.objective.criterion()
 
     def __call__(self, x: torch.Tensor, target: torch.Tensor, do_step: bool = True, meta=None) -> torch.Tensor:
         with autocast(self.device, self.amp):
@@ -223,6 +228,9 @@ def config_digest(obj: Any) -> str:
 
 
 def load_fold_data(job: FoldJob, head_metadata: bool) -> FoldData:
+    """The fold's rows, images and tabular columns, and its targets as the objective (fixed on the fold's
+    training rows) scales them."""
+    task = Task.load(job.task)
     folds = read_csv(job.folds_csv)
     images = open_cache(job.cache_npy, job.cache_index)
     if len(images) != len(folds):
@@ -234,9 +242,11 @@ def load_fold_data(job: FoldJob, head_metadata: bool) -> FoldData:
     va_idx = np.flatnonzero(fold_of == job.fold)
     if len(va_idx) == 0:
         raise ValueError(f"fold {job.fold} has no validation rows in {job.folds_csv}")
-    meta = metadata_matrix(job.train_table, folds["Id"].tolist()) if head_metadata else None
-    y = folds[TARGET].to_numpy(dtype=np.float32) / 100.0
-    return FoldData(images, y, np.flatnonzero(fold_of != job.fold), va_idx, meta, len(folds))
+    meta = tabular_matrix(job.train_table, folds["Id"].tolist(), task) if head_metadata else None
+    encoded = task.encode(folds[task.target])
+    tr_idx = np.flatnonzero(fold_of != job.fold)
+    objective = Objective.for_task(task, encoded[tr_idx])
+    return FoldData(images, objective.targets(encoded), tr_idx, va_idx, meta, len(folds), task, objective)
 
 
 @dataclass
@@ -260,12 +270,12 @@ def build_session(data: FoldData, model_args: dict, cfg: TrainConfig) -> Session
     """Model (head bias at the training mean), loader, optimizer, schedule and the step function."""
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
+    model_args = {**model_args, "objective": data.objective.to_dict()}
     model = create_model(model_args).to(device)
-    model_args = {**model_args}
     model_args["mean"], model_args["std"] = resolve_normalization(model)
-    with torch.no_grad():  # start the head at the training mean: early epochs fit signal, not offset
-        p = float(np.clip(data.y[data.tr_idx].mean(), 1e-3, 1 - 1e-3))
-        model.head[-1].bias.fill_(math.log(p / (1 - p)))
+    with torch.no_grad():  # start the head at the training rows' average: early epochs fit signal, not offset
+        bias = data.objective.initial_bias(data.y[data.tr_idx])
+        model.head[-1].bias.copy_(torch.tensor(bias, dtype=model.head[-1].bias.dtype))
     set_grad_checkpointing(model, cfg.grad_checkpointing)
     channels_last = use_channels_last(cfg.channels_last, device)
     if channels_last:
@@ -328,9 +338,10 @@ def train_epoch(s: Session, cfg: TrainConfig, epoch: int, fold: int) -> dict[str
 
 
 def validate(s: Session, data: FoldData, cfg: TrainConfig) -> float:
+    """The task's metric on the fold's validation rows."""
     inf = Inference(batch_size=cfg.eval_batch_size, hflip=False, amp=s.amp, compile=False)
     preds, _ = predict(s.model, data.images, data.va_idx, s.norm, inf, data.meta, desc="validate")
-    return rmse(preds, data.y[data.va_idx] * 100)
+    return data.task.score(data.objective.as_predictions(data.y[data.va_idx]), preds)
 
 
 def save_best(s: Session, path: Path, cfg: TrainConfig, resolved_config: dict, fold: int, epoch: int, val: float):
@@ -344,13 +355,13 @@ def save_best(s: Session, path: Path, cfg: TrainConfig, resolved_config: dict, f
                 "train": dataclasses.asdict(cfg),
                 "fold": fold,
                 "epoch": epoch + 1,
-                "val_rmse": val,
+                "val_score": val,
             },
             tmp,
         )
 
 
-def save_state(s: Session, path: Path, epoch: int, best_rmse: float, history: list, digest: str) -> None:
+def save_state(s: Session, path: Path, epoch: int, best_score: float, history: list, digest: str) -> None:
     """Everything a resumed run needs after `epoch`; tensors and plain values only (weights_only=True)."""
     with atomic_path(path) as tmp:
         torch.save(
@@ -360,7 +371,7 @@ def save_state(s: Session, path: Path, epoch: int, best_rmse: float, history: li
                 "scheduler": s.scheduler.state_dict(),
                 "scaler": s.scaler.state_dict(),
                 "epoch": epoch,
-                "best_rmse": best_rmse,
+                "best_score": best_score,
                 "history": history,
                 "digest": digest,
             },
@@ -373,7 +384,7 @@ def restore(s: Session, state: dict) -> tuple[int, float, list]:
     s.optimizer.load_state_dict(state["optimizer"])
     s.scheduler.load_state_dict(state["scheduler"])
     s.scaler.load_state_dict(state["scaler"])
-    return state["epoch"] + 1, state["best_rmse"], state["history"]
+    return state["epoch"] + 1, state["best_score"], state["history"]
 
 
 def read_state(state_dir: Path, digest: str) -> dict | None:
@@ -400,7 +411,7 @@ class FoldRun:
     session: Session
     digest: str
     tracker: Tracker
-    best_rmse: float = math.inf
+    best_score: float = math.inf  # the metric's worst: set from the task when the run starts
     history: list = dataclasses.field(default_factory=list)
 
 
@@ -416,27 +427,27 @@ def train_fold(job: FoldJob, model_args: dict, cfg: TrainConfig, resolved_config
     )  # fmt: skip
     Path(job.state_dir).mkdir(parents=True, exist_ok=True)
     digest = config_digest({"model_args": s.model_args, "fold": job.fold, "n": data.n, "config": resolved_config})
-    run = FoldRun(job, cfg, resolved_config, data, s, digest, tracker or Tracker())
+    run = FoldRun(job, cfg, resolved_config, data, s, digest, tracker or Tracker(), data.task.scorer.worst)
     start = 0
     state = read_state(Path(job.state_dir), digest)
     if state is not None and state["epoch"] + 1 == cfg.epochs:  # killed after the last epoch, before publishing
         log.info("fold %d: all %d epochs already trained in %s; publishing", job.fold, cfg.epochs, job.state_dir)
-        return publish_fold(job, cfg, state["best_rmse"], state["history"])
+        return publish_fold(job, cfg, state["best_score"], state["history"], data.task.scorer.label)
     if state is not None:
-        start, run.best_rmse, run.history = restore(s, state)
+        start, run.best_score, run.history = restore(s, state)
         log.info(
-            "resuming fold %d from %s after epoch %d (best val RMSE %.4f)",
+            f"resuming fold %d from %s after epoch %d (best val {data.task.scorer.label} %.4f)",
             job.fold,
             job.state_dir,
             start,
-            run.best_rmse,
+            run.best_score,
         )
     (Path(job.state_dir) / "done").unlink(missing_ok=True)
     del state
     for epoch in range(start, cfg.epochs):
         run_epoch(run, epoch)
-    run.tracker.summary({"best_val_rmse": run.best_rmse, "epochs": cfg.epochs})
-    result = publish_fold(job, cfg, run.best_rmse, run.history)
+    run.tracker.summary({f"best_val_{data.task.metric}": run.best_score, "epochs": cfg.epochs})
+    result = publish_fold(job, cfg, run.best_score, run.history, data.task.scorer.label)
     run.tracker.artifact(job.out_best, f"fold{job.fold}-best", "model")
     return result
 
@@ -448,26 +459,27 @@ def run_epoch(run: FoldRun, epoch: int) -> None:
     with explain_oom("train"):
         row = train_epoch(s, cfg, epoch, job.fold)
     with explain_oom("validate"):
-        val_rmse = validate(s, run.data, cfg)
-    improved = val_rmse < run.best_rmse
-    row = {"epoch": epoch + 1, **row, "val_rmse": val_rmse, "lr": s.scheduler.get_last_lr()[0]}
+        val = validate(s, run.data, cfg)
+    task = run.data.task
+    improved = task.scorer.better(val, run.best_score)
+    row = {"epoch": epoch + 1, **row, f"val_{task.metric}": val, "lr": s.scheduler.get_last_lr()[0]}
     row.update(seconds=time.perf_counter() - t0, best=improved)
     run.history.append(row)
     run.tracker.log({k: v for k, v in row.items() if k != "best"})
     log.info(
-        "fold %d epoch %d/%d: train loss %.4f, val RMSE %.4f%s, %.0f img/s%s",
-        job.fold, epoch + 1, cfg.epochs, row["train_loss"], val_rmse, " (best)" if improved else "",
+        f"fold %d epoch %d/%d: train loss %.4f, val {task.scorer.label} %.4f%s, %.0f img/s%s",
+        job.fold, epoch + 1, cfg.epochs, row["train_loss"], val, " (best)" if improved else "",
         row["train_img_s"], f" (after a {row['compile_s']:.1f} s compile)" if row["compile_s"] else "",
     )  # fmt: skip
     state_dir = Path(job.state_dir)
     if improved:
-        run.best_rmse = val_rmse
-        save_best(s, state_dir / "best.pt", cfg, run.resolved_config, job.fold, epoch, val_rmse)
+        run.best_score = val
+        save_best(s, state_dir / "best.pt", cfg, run.resolved_config, job.fold, epoch, val)
     write_csv(pd.DataFrame(run.history), state_dir / "metrics.csv")
-    save_state(s, state_dir / "last.pt", epoch, run.best_rmse, run.history, run.digest)
+    save_state(s, state_dir / "last.pt", epoch, run.best_score, run.history, run.digest)
 
 
-def publish_fold(job: FoldJob, cfg: TrainConfig, best_rmse: float, history: list) -> dict:
+def publish_fold(job: FoldJob, cfg: TrainConfig, best_score: float, history: list, label: str = "score") -> dict:
     """Publish best.pt and metrics.csv; then drop the resume state unless train.keep_state."""
     state_dir = Path(job.state_dir)
     publish(state_dir / "best.pt", job.out_best)
@@ -476,5 +488,5 @@ def publish_fold(job: FoldJob, cfg: TrainConfig, best_rmse: float, history: list
         (state_dir / "done").write_text("published\n")  # a finished fold, not a killed one
     else:
         shutil.rmtree(state_dir)
-    log.info("fold %d done: best val RMSE %.4f", job.fold, best_rmse)
-    return {"best_rmse": best_rmse, "history": history}
+    log.info("fold %d done: best val %s %.4f", job.fold, label, best_score)
+    return {"best_score": best_score, "history": history}

@@ -1,4 +1,4 @@
-"""Choose the SVR's C and epsilon per experiment on out-of-fold RMSE over a grid from config."""
+"""Choose the kernel head's C and epsilon per experiment on the out-of-fold metric over a grid from config."""
 
 from __future__ import annotations
 
@@ -8,21 +8,20 @@ from dataclasses import replace
 
 import numpy as np
 
-from .data import TARGET
 from .features import FeatureInputs, combine, load_feature_sets
 from .frames import lib_for
 from .io import read_csv, write_json
 from .logs import log
-from .metrics import rmse
-from .svr import SVRConfig, fit_target, run_fits, select_backend
+from .svr import SVRConfig, classes_of, fit_target, run_fits, select_backend
+from .task import Task
 
 
-def tune_svr(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, out_json: str) -> dict:
+def tune_svr(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, out_json: str, task: Task) -> dict:
     """Every (C, epsilon) of svr.grid fitted on every fold (`fold_inputs` in fold order); scikit-learn
     fits run in parallel over svr.threads processes."""
     folds = read_csv(folds_csv)
     fold_ids = sorted(folds["fold"].unique())
-    y = folds[TARGET].to_numpy(np.float64)
+    y = task.encode(folds[task.target])
     backend = select_backend(cfg, "tuning")
     lib = lib_for(backend)
     features = [combine(load_feature_sets(inputs, folds, cfg.features, lib), lib)[0] for inputs in fold_inputs]
@@ -33,18 +32,19 @@ def tune_svr(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, o
     for trial, (k, x) in itertools.product(trials, zip(fold_ids, features, strict=True)):
         val = folds["fold"].to_numpy() == k
         mask = lib.asarray(val)
-        tasks.append((trial, x[~mask], fit_target(y[~val], trial), x[mask]))
+        tasks.append((trial, x[~mask], fit_target(y[~val], trial, task), x[mask]))
     t0 = time.perf_counter()
-    fits = iter(run_fits(backend, cfg.threads, tasks))
+    fits = iter(run_fits(backend, cfg.threads, tasks, n_classes=classes_of(task)))
     results = []
     for trial in trials:
-        oof = np.empty(len(folds))
+        oof = np.empty((len(folds), task.n_outputs) if task.n_outputs > 1 else len(folds))
         for k in fold_ids:
             oof[folds["fold"].to_numpy() == k] = next(fits)["preds"][0]
-        results.append({"C": trial.C, "epsilon": trial.epsilon, "oof_rmse": rmse(oof, y)})
-        log.info("SVR C=%g epsilon=%g: OOF RMSE %.4f", trial.C, trial.epsilon, results[-1]["oof_rmse"])
-    best = min(results, key=lambda r: r["oof_rmse"])
+        results.append({"C": trial.C, "epsilon": trial.epsilon, "oof_score": task.score(y, oof)})
+        log.info("C=%g epsilon=%g: OOF %s %.4f", trial.C, trial.epsilon, task.scorer.label, results[-1]["oof_score"])
+    best = results[task.scorer.best([r["oof_score"] for r in results])]
     summary = {
+        "metric": task.metric,
         "best": best,
         "grid": results,
         "backend": backend,
@@ -53,7 +53,7 @@ def tune_svr(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, o
     }
     write_json(summary, out_json)
     log.info(
-        "SVR tuning: best C=%g epsilon=%g (OOF RMSE %.4f) from %d fits in %.1f s",
-        best["C"], best["epsilon"], best["oof_rmse"], summary["fits"], summary["seconds"],
+        "kernel head tuning: best C=%g epsilon=%g (OOF %s %.4f) from %d fits in %.1f s",
+        best["C"], best["epsilon"], task.scorer.label, best["oof_score"], summary["fits"], summary["seconds"],
     )  # fmt: skip
     return summary

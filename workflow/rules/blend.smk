@@ -3,10 +3,7 @@ include: "inputs/blend.smk"
 
 rule blend:
     input:
-        mlp_oof="models/{exp}/fold{fold}/mlp_oof.csv",
-        svr_oof="models/{exp}/fold{fold}/svr_oof.csv",
-        mlp_test="models/{exp}/fold{fold}/mlp_test.csv",
-        svr_test="models/{exp}/fold{fold}/svr_test.csv",
+        unpack(get_blend_input),
     output:
         oof="models/{exp}/fold{fold}/blend_oof.csv",
         test="models/{exp}/fold{fold}/blend_test.csv",
@@ -17,6 +14,7 @@ rule blend:
         TORCH_ENV
     params:
         fold=lambda w: int(w.fold),
+        heads=HEADS,
         weight=config["blend"]["weight"],
         seed=config["seed"],
     script:
@@ -44,6 +42,7 @@ rule submission:
     input:
         tests=get_fold_files("blend_test.csv"),
         table=get_table("test"),
+        task=TASK_JSON,
     output:
         "submissions/{exp}/submission.csv",
     log:
@@ -59,15 +58,21 @@ rule plots:
         cv="models/{exp}/cv.json",
         oof="models/{exp}/oof.csv",
         metrics=get_fold_files("metrics.csv"),
+        task=TASK_JSON,
     output:
-        rmse=report(
-            "models/{exp}/report/rmse_by_fold.svg",
-            caption="../report/rmse_by_fold.rst",
+        scores=report(
+            "models/{exp}/report/score_by_fold.svg",
+            caption="../report/score_by_fold.rst",
             category="Cross-validation",
         ),
-        scatter=report(
-            "models/{exp}/report/oof_scatter.svg",
-            caption="../report/oof_scatter.rst",
+        oof=report(
+            "models/{exp}/report/oof.svg",
+            caption="../report/oof.rst",
+            category="Cross-validation",
+        ),
+        curve=report(
+            "models/{exp}/report/curve.svg",
+            caption="../report/curve.rst",
             category="Cross-validation",
         ),
         curves=report(

@@ -30,12 +30,13 @@ RAPIDS_ENV = "../../envs/rapids.yaml"
 
 from pawpipe import cluster
 from pawpipe.config import (
+    config_problems,
     export_configfiles,
     export_runtime,
-    feature_problems,
     load_schema,
     split_config,
 )
+from pawpipe.task import Task
 
 # What a result depends on reaches rules as params (WHAT); how a job runs (the schema's x-runtime
 # keys: workers, threads, batch sizes for inference, compile, device) reaches every job through the
@@ -45,8 +46,11 @@ WHAT, HOW = split_config(
 )
 export_runtime(HOW)
 export_configfiles(workflow.overwrite_configfiles)
-if feature_problems(config):
-    raise ValueError("config: " + "; ".join(feature_problems(config)))
+if config_problems(config):
+    raise ValueError("config: " + "; ".join(config_problems(config)))
+TASK = Task.from_config(
+    config["task"]
+)  # as the config says it; check_data resolves it against the data
 
 EXP = config["exp"]
 DATA = config["data"]["dir"].rstrip("/")
@@ -65,8 +69,26 @@ def is_demo():
     return config["data"]["demo"]["enabled"]
 
 
-def get_table(split):
-    return f"{DATA}/{split}.csv"
+def get_table(which):
+    """The competition's train, test or sample table (task.tables)."""
+    return f"{DATA}/{config['task']['tables'][which]}"
+
+
+def get_image_roots():
+    """The folders the images lie in where the task's pattern fixes them ({} with a path column)."""
+    return TASK.image_roots(DATA)
+
+
+def get_data_dir(key, which="train", of="input"):
+    """data.dir, derived from a job's input (or output) `key`, the task's `which` table, as Snakemake's
+    lint asks of a path prefix."""
+    depth = len(Path(config["task"]["tables"][which]).parts)
+    if of == "output":
+        return lambda w, output: str(Path(output[key]).parents[depth - 1])
+    return lambda w, input: str(Path(input[key]).parents[depth - 1])
+
+
+TASK_JSON = "models/{exp}/task.json"  # the task resolved against the data: written by check_data
 
 
 def get_fold_files(name):

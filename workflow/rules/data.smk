@@ -5,17 +5,14 @@ if is_demo():
 
     rule demo_data:
         output:
-            train=f"{DATA}/train.csv",
-            test=f"{DATA}/test.csv",
-            sample=f"{DATA}/sample_submission.csv",
-            train_images=directory(f"{DATA}/train"),
-            test_images=directory(f"{DATA}/test"),
+            **get_demo_outputs(),
         log:
             f"models/{EXP}/logs/demo_data.log",
         conda:
             TORCH_ENV
         params:
-            out_dir=lambda w, output: os.path.dirname(output.train),
+            out_dir=get_data_dir("table0", "train", of="output"),
+            kind=config["data"]["demo"]["kind"],
             n_train=config["data"]["demo"]["n_train"],
             n_test=config["data"]["demo"]["n_test"],
             seed=config["data"]["demo"]["seed"],
@@ -26,12 +23,10 @@ if is_demo():
 
 rule check_data:
     input:
-        train=get_table("train"),
-        test=get_table("test"),
-        train_images=f"{DATA}/train",
-        test_images=f"{DATA}/test",
+        unpack(get_check_data_input),
     output:
-        "models/{exp}/data_check.json",
+        check="models/{exp}/data_check.json",
+        task=TASK_JSON,
     log:
         "models/{exp}/logs/check_data.log",
     conda:
@@ -40,7 +35,9 @@ rule check_data:
     resources:
         **get_resources("check_data"),
     params:
-        data_dir=lambda w, input: os.path.dirname(input.train),
+        data_dir=get_data_dir("train"),
+        task=WHAT["task"],
+        n_splits=config["folds"]["n_splits"],
     script:
         "../scripts/check_data.py"
 
@@ -56,7 +53,7 @@ rule folds:
     conda:
         TORCH_ENV
     params:
-        data_dir=lambda w, input: os.path.dirname(input.train),
+        data_dir=get_data_dir("train"),
         n_splits=config["folds"]["n_splits"],
         seed=config["seed"],
         threshold=config["folds"]["duplicate_threshold"],
@@ -67,8 +64,9 @@ rule folds:
 rule cache:
     input:
         table=lambda w: get_table(w.split),
-        images=lambda w: f"{DATA}/{w.split}",
+        images=lambda w: get_image_roots().get(w.split, []),
         check="models/{exp}/data_check.json",
+        task=TASK_JSON,
     output:
         npy="models/{exp}/cache/{split}.npy",
         index="models/{exp}/cache/{split}.json",
@@ -80,7 +78,7 @@ rule cache:
     resources:
         **get_resources("cache"),
     params:
-        data_dir=lambda w, input: os.path.dirname(input.table),
+        data_dir=lambda w, input: get_data_dir("table", w.split)(w, input),
         image=WHAT["image"],
     script:
         "../scripts/cache.py"

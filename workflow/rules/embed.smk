@@ -8,6 +8,7 @@ rule export_onnx:
         train_npy="models/{exp}/cache/train.npy",
         train_index="models/{exp}/cache/train.json",
         table=get_table("train"),
+        task=TASK_JSON,
     output:
         model="models/{exp}/fold{fold}/model.onnx",
         report="models/{exp}/fold{fold}/onnx.json",
@@ -37,6 +38,7 @@ rule embed:
         test_index="models/{exp}/cache/test.json",
         train_table=get_table("train"),
         test_table=get_table("test"),
+        task=TASK_JSON,
     output:
         embeddings="models/{exp}/fold{fold}/embeddings.npz",
         oof="models/{exp}/fold{fold}/mlp_oof.csv",
@@ -60,9 +62,8 @@ rule extract:
     input:
         train_table=get_table("train"),
         test_table=get_table("test"),
-        train_images=f"{DATA}/train",
-        test_images=f"{DATA}/test",
         check="models/{exp}/data_check.json",
+        task=TASK_JSON,
     output:
         table="models/{exp}/extract/{extractor}.parquet",
         info="models/{exp}/extract/{extractor}.json",
@@ -77,7 +78,7 @@ rule extract:
     resources:
         **get_resources("extract"),
     params:
-        data_dir=lambda w, input: os.path.dirname(input.train_table),
+        data_dir=get_data_dir("train_table"),
         extractor=lambda w: get_extractor(w.extractor),
         seed=config["seed"],
         embed=WHAT["embed"],

@@ -6,6 +6,8 @@ if is_ensemble():
     rule ensemble:
         input:
             oof=[f"models/{e}/oof.csv" for e in config["ensemble"]["experiments"]],
+            cv=[f"models/{e}/cv.json" for e in config["ensemble"]["experiments"]],
+            task=[f"models/{e}/task.json" for e in config["ensemble"]["experiments"]],
             tests=[
                 f"models/{e}/fold{k}/blend_test.csv"
                 for e in config["ensemble"]["experiments"]

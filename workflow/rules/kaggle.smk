@@ -5,17 +5,13 @@ if not is_demo():
 
     rule download_data:
         output:
-            train=f"{DATA}/train.csv",
-            test=f"{DATA}/test.csv",
-            sample=f"{DATA}/sample_submission.csv",
-            train_images=directory(f"{DATA}/train"),
-            test_images=directory(f"{DATA}/test"),
+            **get_download_outputs(),
         log:
             f"models/{EXP}/logs/download_data.log",
         conda:
             TORCH_ENV
         params:
-            out_dir=lambda w, output: os.path.dirname(output.train),
+            out_dir=get_data_dir("table0", "train", of="output"),
             competition=config["kaggle"]["competition"],
         script:
             "../scripts/download_data.py"
@@ -26,6 +22,7 @@ rule submit:
         submission=f"submissions/{EXP}/submission.csv",
         cv=f"models/{EXP}/cv.json",
         table=get_table("test"),
+        task=f"models/{EXP}/task.json",
     log:
         f"models/{EXP}/logs/submit.log",
     localrule: True
@@ -45,6 +42,7 @@ rule package:
     input:
         unpack(get_package_models),
         extractors=[f"models/{EXP}/extract/{e['name']}.json" for e in config["extractors"]],
+        task=f"models/{EXP}/task.json",
     output:
         dataset=directory(f"submissions/{EXP}/kaggle/dataset"),
         kernel=directory(f"submissions/{EXP}/kaggle/kernel"),
@@ -81,6 +79,7 @@ rule rehearse_kaggle:
         **get_resources("rehearse_kaggle"),
     params:
         tolerance=config["kaggle"]["rehearsal_tolerance"],
+        data_dir=get_data_dir("table", "test"),
     script:
         "../scripts/rehearse_kaggle.py"
 
@@ -90,6 +89,7 @@ rule publish:
         unpack(get_publish_input),
         cv=f"models/{EXP}/cv.json",
         table=get_table("test"),
+        task=f"models/{EXP}/task.json",
     log:
         f"models/{EXP}/logs/publish.log",
     localrule: True

@@ -45,3 +45,28 @@ rule svr:
         extractors=WHAT["extractors"],
     script:
         "../scripts/svr.py"
+
+
+rule frozen_mlp:
+    input:
+        unpack(get_frozen_mlp_input),
+    output:
+        model="models/{exp}/fold{fold}/frozen_mlp.pt",
+        oof="models/{exp}/fold{fold}/frozen_mlp_oof.csv",
+        test="models/{exp}/fold{fold}/frozen_mlp_test.csv",
+        summary="models/{exp}/fold{fold}/frozen_mlp.json",
+    log:
+        "models/{exp}/logs/frozen_mlp_fold{fold}.log",
+    conda:
+        TORCH_ENV
+    threads: get_threads("frozen_mlp")
+    resources:
+        **get_resources("frozen_mlp"),
+    params:
+        fold=lambda w: int(w.fold),
+        frozen=WHAT["frozen_mlp"],
+        features=WHAT["svr"]["features"],
+        extractors=WHAT["extractors"],
+        seed=config["seed"],
+    script:
+        "../scripts/frozen_mlp.py"

@@ -20,6 +20,7 @@ rule train:
         cache="models/{exp}/cache/train.npy",
         cache_index="models/{exp}/cache/train.json",
         table=get_table("train"),
+        task=TASK_JSON,
         weights=get_pretrained_check,
     output:
         best="models/{exp}/fold{fold}/best.pt",

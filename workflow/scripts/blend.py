@@ -5,14 +5,14 @@ from pawpipe.tracking import tracked
 sm = snakemake  # noqa: F821
 job = BlendJob(
     fold=sm.params.fold,
-    mlp_oof=sm.input.mlp_oof,
-    svr_oof=sm.input.svr_oof,
-    mlp_test=sm.input.mlp_test,
-    svr_test=sm.input.svr_test,
+    oof={h: sm.input[f"{h}_oof"] for h in sm.params.heads},
+    test={h: sm.input[f"{h}_test"] for h in sm.params.heads},
     out_oof=sm.output.oof,
     out_test=sm.output.test,
     out_json=sm.output.summary,
+    task=sm.input.task,
 )
 with job_logging(sm.log[0]), tracked(sm.wildcards.exp, "blend", sm.params.fold) as tracker:
     summary = blend_fold(job, sm.params.weight, sm.params.seed)
-    tracker.summary({"weight_mlp": summary["weight_mlp"], **{f"rmse_{k}": v for k, v in summary["rmse"].items()}})
+    tracker.summary({**{f"weight_{k}": v for k, v in summary["weights"].items()},
+                     **{f"score_{k}": v for k, v in summary["scores"].items()}})  # fmt: skip

@@ -11,10 +11,11 @@ job = CVJob(
     svr_jsons=list(sm.input.svr),
     out_json=sm.output.cv,
     out_oof=sm.output.oof,
+    task=sm.input.task,
     tuning_json=sm.input.get("tuning"),
     selection_json=sm.input.get("selection"),
     image=dict(sm.params.image),
 )
 with job_logging(sm.log[0]), tracked(sm.params.exp, "cv") as tracker:
     report = cv_report(job)
-    tracker.summary({f"cv_rmse_{k}": v for k, v in report["rmse"].items()})
+    tracker.summary({f"cv_{report['task']['metric']}_{k}": v for k, v in report["scores"].items()})

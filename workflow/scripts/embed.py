@@ -18,6 +18,7 @@ job = EmbedJob(
     out_npz=sm.output.embeddings,
     out_oof=sm.output.oof,
     out_test=sm.output.test,
+    task=sm.input.task,
     onnx_model=sm.input.get("onnx_model") or None,
     onnx_report=sm.input.get("onnx_report") or None,
 )

@@ -7,6 +7,8 @@ with job_logging(sm.log[0]):
         name=sm.params.name,
         experiments=list(sm.params.experiments),
         oof_csvs=list(sm.input.oof),
+        cv_jsons=list(sm.input.cv),
+        task_jsons=list(sm.input.task),
         test_csvs={e: [p for p in sm.input.tests if p.startswith(f"models/{e}/")] for e in sm.params.experiments},
         test_table=sm.input.table,
         out_json=sm.output.summary,

@@ -11,6 +11,7 @@ job = ExportJob(
     train_table=sm.input.table,
     out_onnx=sm.output.model,
     out_report=sm.output.report,
+    task=sm.input.task,
 )
 with job_logging(sm.log[0]):
     export_fold(job, sm.params.onnx, sm.threads)

@@ -11,6 +11,7 @@ job = ExtractJob(
     test_table=sm.input.test_table,
     out_table=sm.output.table,
     out_info=sm.output.info,
+    task=sm.input.task,
 )
 with job_logging(sm.log[0]), job_gpu(settings.device, uses_gpu=sm.resources.gpu > 0):
     extract(job, sm.params.extractor, sm.params.seed, settings)

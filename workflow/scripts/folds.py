@@ -1,10 +1,12 @@
 from pawpipe.folds import folds_stage
 from pawpipe.logs import job_logging
+from pawpipe.task import Task
 
 sm = snakemake  # noqa: F821
 with job_logging(sm.log[0]):
     folds_stage(
         data_dir=sm.params.data_dir,
+        task=Task.load(sm.input.task),
         n_splits=sm.params.n_splits,
         seed=sm.params.seed,
         cache_npy=sm.input.get("cache"),

@@ -11,10 +11,14 @@ job = PackageJob(
     competition=sm.params.competition,
     owner=sm.params.owner,
     folds=list(sm.params.folds),
-    files={name: list(sm.input[input_key(name)]) for name in fold_artifacts(sm.params.resolved["embed"]["engine"])},
+    files={
+        name: list(sm.input[input_key(name)])
+        for name in fold_artifacts(sm.params.resolved["embed"]["engine"], sm.params.resolved["heads"])
+    },
     repo=sm.params.repo,
     out_dataset=sm.output.dataset,
     out_kernel=sm.output.kernel,
+    task=sm.input.task,
     extractor_infos={
         e["name"]: path for e, path in zip(sm.params.resolved["extractors"], sm.input.extractors, strict=True)
     },

@@ -8,8 +8,10 @@ with job_logging(sm.log[0]):
         oof_csv=sm.input.oof,
         metrics_csvs=list(sm.input.metrics),
         folds=list(sm.params.folds),
-        out_rmse=sm.output.rmse,
-        out_scatter=sm.output.scatter,
+        task=sm.input.task,
+        out_scores=sm.output.scores,
+        out_oof=sm.output.oof,
+        out_curve=sm.output.curve,
         out_curves=sm.output.curves,
         out_table=sm.output.table,
     )

@@ -5,6 +5,7 @@ sm = snakemake  # noqa: F821
 job = PublishJob(
     cv_json=sm.input.cv,
     test_table=sm.input.table,
+    task=sm.input.task,
     leaderboard=sm.params.leaderboard,
     dataset_dir=sm.input.get("dataset"),
     kernel_dir=sm.input.get("kernel"),

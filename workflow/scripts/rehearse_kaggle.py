@@ -7,7 +7,7 @@ with job_logging(sm.log[0]):
         dataset=sm.input.dataset,
         kernel=sm.input.kernel,
         pipeline_submission=sm.input.submission,
-        test_table=sm.input.table,
+        data_dir=sm.params.data_dir,
         tolerance=sm.params.tolerance,
         out_dir=sm.output[0],
     )

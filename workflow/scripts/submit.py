@@ -6,6 +6,7 @@ with job_logging(sm.log[0]):
     submit(
         submission=sm.input.submission,
         test_table=sm.input.table,
+        task=sm.input.task,
         cv_json=sm.input.cv,
         exp=sm.params.exp,
         competition=sm.params.competition,

@@ -15,6 +15,7 @@ job = SVRJob(
     out_oof=sm.output.oof,
     out_test=sm.output.test,
     out_summary=sm.output.summary,
+    task=sm.input.task,
     tuning=sm.input.get("tuning"),
     selection=sm.input.get("selection"),
 )

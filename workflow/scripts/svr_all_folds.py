@@ -5,6 +5,7 @@ from pawpipe.gpus import job_gpu
 from pawpipe.logs import job_logging
 from pawpipe.selection import select_features
 from pawpipe.svr import SVRConfig
+from pawpipe.task import Task
 from pawpipe.tune import tune_svr
 
 sm = snakemake  # noqa: F821
@@ -15,4 +16,4 @@ fold_inputs = [
 ]
 run = {"tuning": tune_svr, "selection": select_features}[sm.wildcards.search]
 with job_logging(sm.log[0]), job_gpu(uses_gpu=sm.resources.gpu > 0):
-    run(fold_inputs, sm.input.folds, cfg, sm.output[0])
+    run(fold_inputs, sm.input.folds, cfg, sm.output[0], Task.load(sm.input.task))

@@ -16,6 +16,7 @@ job = FoldJob(
     out_best=sm.output.best,
     out_metrics=sm.output.metrics,
     state_dir=sm.params.state_dir,
+    task=sm.input.task,
 )
 with (
     job_logging(sm.log[0]),

@@ -13,8 +13,10 @@
     fit; (d) data loading from a decoded-image cache; (e) full / LoRA / frozen fine-tuning; (f) CPU
     inference engines (PyTorch eager, compiled, ONNX Runtime); (g) memory at batch 16 with gradient
     checkpointing none / stages 0,1 / all; (h) forward selection of the SVR's feature sets (10 folds),
-    scikit-learn on every core against cuML on the same data, and cuML at a fold's full size.
-    `--suite gpu` runs (a) (b) (c) (d) (g) (h), each sized to finish within minutes on an H100, and
+    scikit-learn on every core against cuML on the same data, and cuML at a fold's full size; (i) the
+    RAPIDS write-up's three heads on one frozen embedding matrix (scikit-learn SVR, cuML SVR, a PyTorch
+    MLP head), fit and predict seconds as ratios to scikit-learn's SVR, and each head's held-out RMSE.
+    `--suite gpu` runs (a) (b) (c) (d) (g) (h) (i), each sized to finish within minutes on an H100, and
     projects a 10-fold run from them.
 Each mode is timed --repeats times, modes interleaved; the median is printed with the spread. Numbers
 are printed, never asserted: the tests only run this on CPU as a smoke test.
@@ -56,9 +58,10 @@ from .sections import (
 
 # Dense bf16 tensor-core peaks from the datasheets (TFLOP/s); pass --peak-tflops to use a measured one.
 PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "T4": 65.0, "P100": 18.7}
-SUITES = {"all": "train,embed,finetune,infer,svr,data", "gpu": "train,embed,svr,data,memory,select"}
+SUITES = {"all": "train,embed,finetune,infer,svr,data,heads", "gpu": "train,embed,svr,data,memory,select,heads"}
 SMOKE = {"steps": 2, "warmup": 1, "repeats": 1, "svr_rows": 300, "svr_dim": 32, "cache_rows": 64}
-SMOKE |= {"select_rows": 200, "select_dim": 8, "select_sets": 3, "select_full_dim": 16}
+SMOKE |= {"select_rows": 200, "select_dim": 8, "select_sets": 3, "select_full_dim": 16, "heads_rows": 300}
+SMOKE |= {"heads_dim": 32}
 # The targets the GPU suite is measured against (H100, Swin-L/384).
 TARGETS = {"train_img_s": 600.0, "embed_img_s": 1600.0, "svr_speedup": 250.0, "ten_folds_min": 20.0}
 
@@ -179,6 +182,28 @@ def run_memory(b: Bench, a, result: dict, peak) -> None:
         print(f"{r['checkpointing']:<14} {r['img_s']:>10,.1f} {fmt(r['peak_gib']):>9}")
 
 
+def run_heads(b: Bench, a, result: dict, peak) -> None:
+    """(i): the write-up's three heads on one frozen matrix, each against scikit-learn's SVR."""
+    from .heads import bench_heads
+
+    rows, shape = bench_heads(a.heads_rows, a.heads_dim, b.config)
+    result["heads"] = {"rows": rows, **shape}
+    print(
+        f"\n## (i) three heads on one frozen embedding matrix ({shape['fit_rows']:,} x {shape['dim']} to fit, "
+        f"{shape['held_out']:,} held out; the MLP stops early on {shape['val_rows']:,} more)"
+    )
+    print(f"{'head':<18} {'fit s':>9} {'vs sklearn':>10} {'predict s':>10} {'vs sklearn':>10} {'held-out RMSE':>14}")
+    for r in rows:
+        if "missing" in r:
+            print(f"{r['head']:<18} not measured: {r['missing']}")
+            continue
+        print(
+            f"{r['head']:<18} {r['fit_s']:>9.3f} {r['fit_vs_sklearn']:>9.2f}x {r['predict_s']:>10.4f} "
+            f"{r['predict_vs_sklearn']:>9.2f}x {r['rmse']:>14.3f}"
+            + (f"   ({r['epochs']} epochs, best {r['best_epoch']})" if "epochs" in r else "")
+        )
+
+
 RUNNERS = {
     "train": run_train,
     "embed": run_embed,
@@ -188,6 +213,7 @@ RUNNERS = {
     "data": run_data,
     "memory": run_memory,
     "select": run_select,
+    "heads": run_heads,
 }
 
 
@@ -269,6 +295,8 @@ def parse_args(argv):
     ap.add_argument("--select-sets", type=int, default=8, help="(h): candidate feature sets")
     ap.add_argument("--select-full-dim", type=int, default=1024, help="(h): columns per set for cuML at --svr-rows")
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
+    ap.add_argument("--heads-rows", type=int, default=8921, help="(i): rows of the frozen matrix (a Pawpularity fold)")
+    ap.add_argument("--heads-dim", type=int, default=1536, help="(i): its width (Swin-L: 1536)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip, of " + ",".join(RUNNERS))
     ap.add_argument("--json", help="also write the results here")

@@ -280,8 +280,9 @@ def bench_svr(rows: int, dim: int, n_test: int, config: dict):
 
 def bench_select(rows: int, dim: int, n_sets: int, config: dict, backend: str) -> dict:
     """(h): forward selection (pawpipe.selection) over `n_sets` synthetic feature sets of `dim` columns
-    on `rows` rows in 10 folds, as the svr_select rule runs it: the k + 1 selections and their fits."""
+    on `rows` rows in 10 folds, as the svr_search rule runs it: the k + 1 selections and their fits."""
     from ..selection import OOFPredictions, Selection, forward_select
+    from ..task import Task
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, n_sets * dim)).astype(np.float32)
@@ -290,7 +291,7 @@ def bench_select(rows: int, dim: int, n_sets: int, config: dict, backend: str) -
     lib = lib_for(backend)
     sets = {f"s{i}": lib.asarray(x[:, i * dim : (i + 1) * dim]) for i in range(n_sets)}
     cfg = SVRConfig(**{**config["svr"], "backend": backend, "threads": os.cpu_count() or 1})
-    oof = OOFPredictions([sets] * 10, fold_of, y, cfg, lib)
+    oof = OOFPredictions([sets] * 10, fold_of, y, cfg, lib, Task.from_config(config["task"]))
     paths = {"all": Selection(np.ones(rows, bool))} | {str(k): Selection(fold_of != k) for k in range(10)}
     t0 = time.perf_counter()
     forward_select(oof, paths, backend, min_gain=float(config["svr"]["select"]["min_gain"]))

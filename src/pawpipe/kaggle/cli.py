@@ -15,9 +15,10 @@ import zipfile
 from pathlib import Path
 
 from ..config import rerun_command
-from ..io import read_csv, read_json
+from ..io import read_json
 from ..logs import log
-from ..report import check_submission
+from ..report import check_submission_file
+from ..task import Task
 
 COMPETITION = "petfinder-pawpularity-score"
 
@@ -130,16 +131,19 @@ def download(data_dir: str | Path, competition: str = COMPETITION, dry_run: bool
 
 
 def submission_message(exp: str, cv: dict) -> str:
-    r = cv["rmse"]
-    return (
-        f"pawpipe {exp}: CV RMSE blend {r['blend']:.4f} (mlp {r['mlp']:.4f}, svr {r['svr']:.4f}, {cv['n_folds']} folds)"
-    )
+    """`pawpipe EXP: CV RMSE blend 10.9430 (mlp 11.5650, svr 10.9270, 5 folds)`, in the run's metric."""
+    from ..metrics import get_metric
+
+    s, label = cv["scores"], get_metric(cv["task"]["metric"]).label
+    heads = ", ".join(f"{h} {s[h]:.4f}" for h in cv["heads"])
+    return f"pawpipe {exp}: CV {label} blend {s['blend']:.4f} ({heads}, {cv['n_folds']} folds)"
 
 
 def submit(
     *,
     submission: str,
     test_table: str,
+    task: str,
     cv_json: str,
     exp: str,
     competition: str = COMPETITION,
@@ -157,9 +161,7 @@ def submit(
             f"CSV: run `{rerun_command('publish', '1')}` (package, upload, run the notebook, submit its output). For a "
             f"competition that takes files, set kaggle.route: file"
         )
-    sub = read_csv(submission)
-    test_ids = read_csv(test_table)["Id"].tolist()
-    check_submission(sub, test_ids, submission)
+    check_submission_file(submission, test_table, Task.load(task))
     message = message or submission_message(exp, read_json(cv_json))
     out = run_kaggle(["competitions", "submit", "-c", competition, "-f", submission, "-m", message], dry_run=dry_run)
     print(out if not dry_run else f"dry run; would run:\n{out}")

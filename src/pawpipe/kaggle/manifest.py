@@ -27,11 +27,12 @@ class ManifestError(ValueError):
     pass
 
 
-def fold_artifacts(engine: str) -> tuple[str, ...]:
+def fold_artifacts(engine: str, heads: list[str] = ("mlp", "svr")) -> tuple[str, ...]:
     """The artifacts of each fold that the package ships (the names the pipeline writes them under):
-    the checkpoint, or the ONNX graph and its check report with embed.engine: onnx; the SVR; the blend."""
+    the checkpoint, or the ONNX graph and its check report with embed.engine: onnx; the kernel head;
+    the frozen-feature MLP where it is one of the heads; the blend."""
     models = ("model.onnx", "onnx.json") if engine == "onnx" else ("best.pt",)
-    return (*models, "svr.npz", "blend.json")
+    return (*models, "svr.npz", *(["frozen_mlp.pt"] if "frozen_mlp" in heads else []), "blend.json")
 
 
 def input_key(artifact: str) -> str:
@@ -66,6 +67,7 @@ class Manifest:
     seed: int
     versions: dict[str, str]  # the libraries the package was built with
     requires: list[str]  # modules beyond the notebook's own that this experiment needs from Kaggle's image
+    task: dict[str, Any]  # the resolved task (task.json): columns, test table, images, submission
     extractors: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {file, spec, data_config}
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for the record
     version: int = VERSION

@@ -65,11 +65,12 @@ def locate_package(args):
 
 def locate_data(args, manifest):
     """The competition's folder: as given, else the one under --input that holds the test table."""
+    table = manifest.task["tables"]["test"]
     data = args.data or choose(
-        find_inputs(args.input, manifest.competition, "test.csv")[0], "competition data (a folder with test.csv)",
+        find_inputs(args.input, manifest.competition, table)[0], f"competition data (a folder with {table})",
         f"add the competition {manifest.competition} to the notebook's inputs", args.input,
     )  # fmt: skip
-    print(f"competition data: {data} ({len(os.listdir(os.path.join(data, 'test')))} test images)", flush=True)
+    print(f"competition data: {data} (test table {table})", flush=True)
     return data
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..config import rerun_command
-from ..io import atomic_path, write_json
+from ..io import atomic_path, read_json, write_json
 from ..logs import log
 from .cli import KaggleError, owner_problem
 from .manifest import (
@@ -107,9 +107,9 @@ def check_packageable(resolved_config: dict, owner: str | None) -> None:
 
 def used_extractors(svr_files: list[str]) -> list[str]:
     """The extractors whose outputs some fold's SVR reads (after a selection, possibly fewer than all)."""
-    from ..svr_model import PortableSVR
+    from ..svr_model import load_portable
 
-    sets = {name for path in svr_files for name in PortableSVR.load(path).feature_sets}
+    sets = {name for path in svr_files for name in load_portable(path).feature_sets}
     return sorted({name.split(".")[0] for name in sets if "." in name and not name.startswith("exp:")})
 
 
@@ -118,7 +118,6 @@ def write_extractors(job: PackageJob, resolved_config: dict, weights_dtype: str,
     built them (same weights file or hub cache; random weights from the same seed), with its spec and the
     preprocessing recorded by the rule; returns the manifest's `extractors` entry."""
     from ..extract import create_extractor
-    from ..io import read_json
 
     specs = {e["name"]: e for e in resolved_config.get("extractors", [])}
     entries = {}
@@ -173,13 +172,14 @@ class PackageJob:
     repo: str
     out_dataset: str
     out_kernel: str
+    task: str  # task.json
     extractor_infos: dict[str, str] = field(default_factory=dict)  # name -> models/{exp}/extract/{name}.json
 
 
 def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) -> Manifest:
     """The flat dataset folder: every fold's files, the extractors' weights, the wheel and the manifest."""
     embed = resolved_config["embed"]
-    wanted = fold_artifacts(embed["engine"])
+    wanted = fold_artifacts(embed["engine"], resolved_config["heads"])
     if sorted(job.files) != sorted(wanted):
         raise KaggleError(f"package: got fold files {sorted(job.files)}, the manifest wants {sorted(wanted)}")
     with atomic_path(job.out_dataset) as ds:
@@ -209,6 +209,7 @@ def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) ->
             seed=resolved_config["seed"],
             versions=library_versions(),
             requires=required_modules(resolved_config),
+            task=read_json(job.task),
             extractors=write_extractors(job, resolved_config, weights_dtype, ds),
             config=resolved_config,
         )

@@ -21,28 +21,32 @@ import pandas as pd
 
 from ..blend import mix
 from ..cache import ImageCache, ImageSpec, layout
-from ..data import TARGET, DataError, check_image_files, check_table, image_path, metadata_features, read_table
+from ..data import ID, DataError, check_image_files, check_table, read_table, tabular_features
 from ..embed import EmbedSettings, fold_predictor
 from ..features import assemble
 from ..io import read_json, write_csv, write_json
 from ..logs import log
-from ..report import check_submission, submission_values
+from ..report import check_submission
 from ..runtime import set_threads
-from ..svr_model import PortableSVR
+from ..svr_model import load_portable
+from ..task import Task
 from .manifest import Manifest
 
 
-def load_test_images(data_dir: Path, ids: list[str], spec: ImageSpec, workers: int) -> ImageCache:
+def load_test_images(paths: list[Path], spec: ImageSpec, workers: int) -> ImageCache:
     """The test images decoded as the cache rule decodes them, read through the same centre crop."""
-    paths = [str(image_path(data_dir, "test", i)) for i in ids]
-    return ImageCache.decode(paths, spec, workers, desc=f"decode test at {spec.size}px ({layout(spec)})")
+    return ImageCache.decode(
+        [str(p) for p in paths], spec, workers, desc=f"decode test at {spec.size}px ({layout(spec)})"
+    )
 
 
-def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataFrame, extracted: dict) -> np.ndarray:
-    """The SVR's input: the sets it was fitted on, assembled in the recorded order (pawpipe.features)."""
+def svr_features(
+    feature_sets: list[str], embeddings: np.ndarray, test: pd.DataFrame, extracted: dict, task: Task
+) -> np.ndarray:
+    """The kernel head's input: the sets it was fitted on, assembled in the recorded order (pawpipe.features)."""
     available = {"embedding": embeddings, **extracted}
     if "metadata" in feature_sets:
-        available["metadata"] = metadata_features(test, test["Id"].tolist())
+        available["metadata"] = tabular_features(test, test[ID].tolist(), task.features)
     missing = [name for name in feature_sets if name not in available]
     if missing:
         raise ValueError(
@@ -52,17 +56,13 @@ def svr_features(feature_sets: list[str], embeddings: np.ndarray, test: pd.DataF
     return assemble(available, feature_sets)
 
 
-def extract_features(
-    package_dir: Path, manifest: Manifest, data_dir: Path, ids: list[str], devices: list[str], threads: int
-):
+def extract_features(package_dir: Path, manifest: Manifest, paths: list[Path], devices: list[str], threads: int):
     """Every packaged extractor's outputs for the test images, as the extract rule computes them:
     {`{name}.{take}`: (n, d) float32}. Extractors are dealt round-robin over the devices, like the folds."""
     dealt = deal_folds(sorted(manifest.extractors), devices)
 
     def run_device(device: str, names: list[str]) -> dict:
-        return {
-            name: run_packaged_extractor(package_dir, manifest, name, data_dir, ids, device, threads) for name in names
-        }
+        return {name: run_packaged_extractor(package_dir, manifest, name, paths, device, threads) for name in names}
 
     out = {}
     with ThreadPoolExecutor(max_workers=max(1, len(dealt))) as pool:
@@ -72,9 +72,7 @@ def extract_features(
     return out
 
 
-def run_packaged_extractor(
-    package_dir: Path, manifest: Manifest, name: str, data_dir: Path, ids, device: str, threads: int
-):
+def run_packaged_extractor(package_dir: Path, manifest: Manifest, name: str, paths, device: str, threads: int):
     """One packaged extractor on `device`: its model from the shipped weights, the recorded preprocessing."""
     import torch
 
@@ -87,9 +85,9 @@ def run_packaged_extractor(
     state = torch.load(package_dir / entry["file"], map_location="cpu", weights_only=True)["model"]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     settings = notebook_settings(manifest, device, threads)
-    images = DecodedImages([image_path(data_dir, "test", i) for i in ids], cfg, threads)
+    images = DecodedImages(paths, cfg, threads)
     outputs = run_extractor(model, cfg, spec["take"], images, settings, f"extractor {name}")
-    log.info("extractor %s on %s: %d images in %.1f s", name, device, len(ids), time.perf_counter() - t0)
+    log.info("extractor %s on %s: %d images in %.1f s", name, device, len(paths), time.perf_counter() - t0)
     return {f"{name}.{take}": values for take, values in outputs.items()}
 
 
@@ -152,7 +150,10 @@ def deal_folds(folds: list[int], devices: list[str]) -> list[tuple[str, list[int
 def predict_fold(
     package_dir: Path, manifest: Manifest, fold: int, device: str, images, test, threads: int, extracted: dict
 ):
-    """One fold's blended test predictions (float64) and its seconds: loading, then predicting."""
+    """One fold's blended test predictions (float64: values, or class probabilities) and its seconds:
+    loading, then predicting. Each head predicts, then the blend formula weighs them as the fold's
+    blend.json says."""
+    task = Task.load(manifest.task)
     t0 = time.perf_counter()
     settings = notebook_settings(manifest, device, threads)
     files = (manifest.path(package_dir, fold, f) for f in ("best.pt", "model.onnx", "onnx.json"))
@@ -161,22 +162,29 @@ def predict_fold(
         raise ValueError(
             f"fold {fold}: its model takes {info['image_size']} px images, the package says {images.shape[1]}"
         )
-    svr_model = PortableSVR.load(manifest.path(package_dir, fold, "svr.npz"))
-    w = read_json(manifest.path(package_dir, fold, "blend.json"))["weight_mlp"]
+    svr_model = load_portable(manifest.path(package_dir, fold, "svr.npz"))
+    weights = read_json(manifest.path(package_dir, fold, "blend.json"))["weights"]
     load_s, t0 = time.perf_counter() - t0, time.perf_counter()
-    meta = metadata_features(test, test["Id"].tolist()) if info["head_metadata"] else None
+    meta = tabular_features(test, test[ID].tolist(), task.features) if info["head_metadata"] else None
     mlp, emb = run(images, np.arange(len(test)), desc=f"fold {fold}", meta=meta)
-    x = svr_features(svr_model.feature_sets, emb, test, extracted)
+    x = svr_features(svr_model.feature_sets, emb, test, extracted, task)
     if device.startswith("cuda"):
         import torch
 
         svr = svr_model.predict(x, xp=torch, asarray=lambda a: torch.as_tensor(a, device=device))
     else:
         svr = svr_model.predict(x)
+    preds = {"mlp": mlp.astype(np.float64), "svr": svr}
+    if "frozen_mlp" in weights:
+        from ..frozen_mlp import FittedMLP
+
+        frozen = FittedMLP.load(manifest.path(package_dir, fold, "frozen_mlp.pt"))
+        preds["frozen_mlp"] = frozen.predict(svr_features(frozen.feature_sets, emb, test, extracted, task), device)
     predict_s = time.perf_counter() - t0
-    log.info("fold %d on %s (%s, amp %s): loaded in %.1f s, %d images in %.1f s, weight on MLP %.2f", fold, device,
-             info["engine"], settings.amp, load_s, len(test), predict_s, w)  # fmt: skip
-    return mix(w, mlp.astype(np.float64), svr), {"load_s": load_s, "predict_s": predict_s}
+    shown = ", ".join(f"{h} {w:.2f}" for h, w in weights.items())
+    log.info("fold %d on %s (%s, amp %s): loaded in %.1f s, %d images in %.1f s, blend weights %s", fold, device,
+             info["engine"], settings.amp, load_s, len(test), predict_s, shown)  # fmt: skip
+    return mix(list(weights.values()), [preds[h] for h in weights]), {"load_s": load_s, "predict_s": predict_s}
 
 
 def predict_package(
@@ -192,19 +200,21 @@ def predict_package(
     manifest = Manifest.read(package_dir)
     for problem in version_mismatches(manifest.versions):
         log.warning("WARNING: version differs from the package's: %s", problem)
-    test = read_table(data_dir / "test.csv")
-    problems = check_table(test, data_dir / "test.csv", train=False) or check_image_files(test, data_dir, "test")
+    task = Task.load(manifest.task)
+    table = data_dir / task.tables["test"]
+    test = read_table(table, task.id)
+    problems = check_table(test, table, task, train=False) or check_image_files(test, data_dir, "test", task)
     if problems:
         raise DataError(problems)
-    ids = test["Id"].tolist()
+    ids, paths = test[ID].tolist(), task.image_paths(data_dir, "test", test)
     workers = workers or os.cpu_count() or 1
     set_threads(workers)
     t0 = time.perf_counter()
-    images = load_test_images(data_dir, ids, ImageSpec.from_config(manifest.image), workers)
+    images = load_test_images(paths, ImageSpec.from_config(manifest.image), workers)
     decode_s = time.perf_counter() - t0
     devices = inference_devices(device)
     t0 = time.perf_counter()
-    extracted = extract_features(package_dir, manifest, data_dir, ids, devices, workers)
+    extracted = extract_features(package_dir, manifest, paths, devices, workers)
     extract_s = time.perf_counter() - t0
     dealt = deal_folds(manifest.folds, devices)
     log.info("folds per device: %s", ", ".join(f"{d}: {f}" for d, f in dealt))
@@ -217,8 +227,8 @@ def predict_package(
         for done in [pool.submit(run_device, d, f) for d, f in dealt]:
             results.update(done.result())
     blends = [results[k][0] for k in manifest.folds]  # fold order, whichever device finished first
-    sub = pd.DataFrame({"Id": ids, TARGET: submission_values(blends)})
-    check_submission(sub, ids, str(out_csv))
+    sub = task.submission_frame(ids, blends)
+    check_submission(sub, ids, task, str(out_csv))
     write_csv(sub, out_csv)
     total_s = time.perf_counter() - t_start
     log.info("wrote %s: %d rows from %d folds of experiment %r in %.1f s", out_csv, len(sub), len(blends),

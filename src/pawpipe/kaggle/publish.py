@@ -22,9 +22,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import rerun_command
-from ..io import read_csv, read_json, write_csv
+from ..io import read_json, write_csv
 from ..logs import log
-from ..report import check_submission
+from ..report import check_submission_file
+from ..task import Task
 from .cli import KaggleError, run_kaggle, submission_message
 from .manifest import DATASET_METADATA, KERNEL_METADATA
 
@@ -52,6 +53,7 @@ class PublishJob:
 
     cv_json: str
     test_table: str
+    task: str  # task.json
     leaderboard: str
     dataset_dir: str | None = None
     kernel_dir: str | None = None
@@ -158,7 +160,7 @@ def follow_kernel(kernel: str, poll: Poll, dry_run: bool, plan: list[str]) -> No
         raise KaggleError(f"kernel {kernel} failed; the end of its log:\n{logs[-4000:]}")
 
 
-def fetch_output(kernel: str, out_dir: Path, test_table: str, dry_run: bool, plan: list[str]) -> Path:
+def fetch_output(kernel: str, out_dir: Path, test_table: str, task: Task, dry_run: bool, plan: list[str]) -> Path:
     """The kernel's submission.csv, checked like the pipeline's own (rows, Ids, finite values in [1, 100])."""
     if not dry_run and out_dir.exists():
         shutil.rmtree(out_dir)
@@ -171,8 +173,7 @@ def fetch_output(kernel: str, out_dir: Path, test_table: str, dry_run: bool, pla
         raise KaggleError(
             f"kernel {kernel} wrote no submission.csv (its output: {sorted(p.name for p in out_dir.iterdir())})"
         )
-    test_ids = read_csv(test_table)["Id"].tolist()
-    check_submission(read_csv(csv_path), test_ids, str(csv_path))
+    check_submission_file(csv_path, test_table, task)
     return csv_path
 
 
@@ -198,9 +199,9 @@ def update_leaderboard(path: Path, listing: pd.DataFrame, exp: str, cv: dict, ne
     for sub in ours.to_dict("records"):
         row = known.get(sub["ref"]) or {
             "exp": exp,
-            "cv_blend": f"{cv['rmse']['blend']:.4f}",
-            "cv_mlp": f"{cv['rmse']['mlp']:.4f}",
-            "cv_svr": f"{cv['rmse']['svr']:.4f}",
+            "cv_blend": f"{cv['scores']['blend']:.4f}",
+            "cv_mlp": f"{cv['scores']['mlp']:.4f}",
+            "cv_svr": f"{cv['scores']['svr']:.4f}",
             "folds": str(cv["n_folds"]),
             **(new if new and sub["description"] == new["description"] else {}),
         }
@@ -269,8 +270,7 @@ def publish(job: PublishJob, r: Route) -> list[str]:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if r.route == "file":
         description = describe(r.exp, cv, r.message, stamp)
-        test_ids = read_csv(job.test_table)["Id"].tolist()
-        check_submission(read_csv(job.submission), test_ids, job.submission)
+        check_submission_file(job.submission, job.test_table, Task.load(job.task))
         args = ["competitions", "submit", "-c", r.competition, "-f", job.submission, "-m", description]
         kaggle_out(args, r.dry_run, r.plan)
         read_score(job, r, cv, description, None, None)
@@ -278,12 +278,14 @@ def publish(job: PublishJob, r: Route) -> list[str]:
     dataset_dir, kernel_dir = Path(job.dataset_dir), Path(job.kernel_dir)
     dataset_ref = read_json(dataset_dir / DATASET_METADATA)["id"]
     kernel = read_json(kernel_dir / KERNEL_METADATA)["id"]
-    note = f"pawpipe {r.exp}: CV RMSE {cv['rmse']['blend']:.4f} [{stamp}]"
+    note = f"{submission_message(r.exp, cv).split(' (')[0]} [{stamp}]"
     upload_dataset(dataset_dir, dataset_ref, note, r.dry_run, r.plan)
     wait_for_dataset(dataset_ref, r)
     version = push_kernel(kernel_dir, r.dry_run, r.plan)
     follow_kernel(kernel, r.poll, r.dry_run, r.plan)
-    out_csv = fetch_output(kernel, dataset_dir.parent / "output", job.test_table, r.dry_run, r.plan)
+    out_csv = fetch_output(
+        kernel, dataset_dir.parent / "output", job.test_table, Task.load(job.task), r.dry_run, r.plan
+    )
     v = str(version) if version else "<version printed by kernels push>"
     description = describe(r.exp, cv, r.message, f"kernel v{v}, {stamp}")
     submit = ["competitions", "submit", "-c", r.competition, "-k", kernel, "-v", v, "-f", out_csv.name]

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import read_table
 from ..io import atomic_path, read_csv, read_json, write_json
 from ..logs import log
+from ..task import Task
 from .manifest import DATASET_METADATA, KERNEL_CODE, Manifest
 
 # What the notebook must run without: the pipeline's tools, training-only libraries and the SVR backends.
@@ -52,8 +54,11 @@ def write_blocker(folder: Path, modules: list[str]) -> Path:
     return folder
 
 
-def lay_out(root: Path, layout: str, dataset: Path, test_table: Path, competition: str, dataset_ref: str) -> dict:
-    """Copy the package and the competition's test data where Kaggle would mount them; return the paths."""
+def lay_out(
+    root: Path, layout: str, dataset: Path, data_dir: Path, task: Task, competition: str, dataset_ref: str
+) -> dict:
+    """Copy the package and the competition's test data (its test table, sample submission and test
+    images, at the paths the task gives them) where Kaggle would mount them; return the paths."""
     owner, slug = dataset_ref.split("/")
     inputs = root / "input"
     if layout == "classic":
@@ -64,12 +69,17 @@ def lay_out(root: Path, layout: str, dataset: Path, test_table: Path, competitio
         raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
     shutil.copytree(dataset, package)
     data.mkdir(parents=True)
-    shutil.copy(test_table, data / "test.csv")
-    shutil.copytree(test_table.parent / "test", data / "test")
-    (data / "train").mkdir()  # the competition also mounts its training images: the search must not walk them
-    sample = test_table.parent / "sample_submission.csv"
-    if sample.is_file():
-        shutil.copy(sample, data)
+    for which in ("test", "sample"):
+        if (data_dir / task.tables[which]).is_file():
+            (data / task.tables[which]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(data_dir / task.tables[which], data / task.tables[which])
+    test = read_table(data_dir / task.tables["test"], task.id)
+    for path in task.image_paths(data_dir, "test", test):
+        target = data / path.relative_to(data_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    # The competition also mounts its training images: the search must not walk them.
+    Path(task.image_roots(data).get("train", data / "train")).mkdir(parents=True, exist_ok=True)
     return {"input": inputs, "data": data, "package": package}
 
 
@@ -95,11 +105,18 @@ def run_kernel(kernel: Path, inputs: Path, work: Path, blocked: list[str], devic
     return out, seconds
 
 
-def compare(kernel_csv: Path, pipeline_csv: Path, tolerance: float) -> float:
-    ours, theirs = read_csv(kernel_csv), read_csv(pipeline_csv)
-    if ours["Id"].tolist() != theirs["Id"].tolist():
-        raise RehearsalError(f"{kernel_csv}: its Ids differ from {pipeline_csv}'s (order or content)")
-    diff = float(np.abs(ours["Pawpularity"].to_numpy() - theirs["Pawpularity"].to_numpy()).max())
+def compare(kernel_csv: Path, pipeline_csv: Path, tolerance: float, task: Task) -> float:
+    """The largest difference between the kernel's and the pipeline's submissions over their value columns
+    (labels must be equal); refused beyond `tolerance`."""
+    ours, theirs = read_csv(kernel_csv, id_column=task.id), read_csv(pipeline_csv, id_column=task.id)
+    if ours[task.id].tolist() != theirs[task.id].tolist() or list(ours.columns) != list(theirs.columns):
+        raise RehearsalError(f"{kernel_csv}: its ids or columns differ from {pipeline_csv}'s (order or content)")
+    if task.submission == "label":
+        differ = int((ours[task.columns[0]].astype(str) != theirs[task.columns[0]].astype(str)).sum())
+        if differ:
+            raise RehearsalError(f"the kernel's submission gives {differ} rows another label than the pipeline's")
+        return 0.0
+    diff = float(max(np.abs(ours[c].to_numpy(float) - theirs[c].to_numpy(float)).max() for c in task.columns))
     if diff > tolerance:
         raise RehearsalError(
             f"the kernel's submission differs from the pipeline's by up to {diff:.4g} (tolerance "
@@ -132,21 +149,22 @@ def rehearse(
     dataset: str | Path,
     kernel: str | Path,
     pipeline_submission: str | Path,
-    test_table: str | Path,
+    data_dir: str | Path,
     tolerance: float,
     out_dir: str | Path | None = None,
     layouts: tuple[str, ...] = LAYOUTS,
     device: str = "auto",
 ) -> dict:
-    dataset, kernel, test_table = Path(dataset), Path(kernel), Path(test_table)
+    dataset, kernel, data_dir = Path(dataset), Path(kernel), Path(data_dir)
     manifest = Manifest.read(dataset)
+    task = Task.load(manifest.task)
     ref = read_json(dataset / DATASET_METADATA)["id"]
     blocked = blocked_modules(manifest)
     report = {"exp": manifest.exp, "blocked": blocked, "requires": manifest.requires, "layouts": {}}
     kept = {}
     for layout in layouts:
         with tempfile.TemporaryDirectory(prefix=f"pawpipe-rehearsal-{layout}-") as tmp:
-            paths = lay_out(Path(tmp) / "kaggle", layout, dataset, test_table, manifest.competition, ref)
+            paths = lay_out(Path(tmp) / "kaggle", layout, dataset, data_dir, task, manifest.competition, ref)
             work = Path(tmp) / "kaggle" / "working"
             out, seconds = run_kernel(kernel, paths["input"], work, blocked, device)
             for what in ("data", "package"):
@@ -159,7 +177,7 @@ def rehearse(
                 raise RehearsalError(
                     f"{layout} layout: pawpipe was not imported from the packaged wheel:\n{out[-2000:]}"
                 )
-            diff = compare(work / "submission.csv", Path(pipeline_submission), tolerance)
+            diff = compare(work / "submission.csv", Path(pipeline_submission), tolerance, task)
             timings = read_json(work / "timings.json")
             kept[f"submission-{layout}.csv"] = (work / "submission.csv").read_bytes()
             report["layouts"][layout] = {

@@ -1,9 +1,32 @@
-# Input and param functions of the data stage (data.smk): what the folds read.
+# Input and param functions of the data stage (data.smk): the demo's files, what the check and the folds read.
+
+
+def get_demo_outputs():
+    """The tables and image folders the demo (data.demo.kind) writes."""
+    from pawpipe.demos import get_demo
+
+    demo = get_demo(config["data"]["demo"]["kind"])
+    tables = {f"table{i}": f"{DATA}/{name}" for i, name in enumerate(demo.tables)}
+    return {
+        **tables,
+        **{f"images{i}": directory(f"{DATA}/{d}") for i, d in enumerate(demo.folders)},
+    }
+
+
+def get_check_data_input(wildcards):
+    """The tables and the image folders (where the task's pattern fixes them)."""
+    tables = {which: get_table(which) for which in ("train", "test", "sample")}
+    tables = {k: v for i, (k, v) in enumerate(tables.items()) if v not in list(tables.values())[:i]}
+    return {**tables, **{f"{split}_images": root for split, root in get_image_roots().items()}}
 
 
 def get_folds_input(wildcards):
     """Grouping near-duplicates hashes the decoded images, so the folds then wait for the cache."""
-    inputs = {"train": get_table("train"), "check": f"models/{wildcards.exp}/data_check.json"}
+    inputs = {
+        "train": get_table("train"),
+        "check": f"models/{wildcards.exp}/data_check.json",
+        "task": TASK_JSON,
+    }
     if config["folds"]["group_duplicates"]:
         inputs["cache"] = f"models/{wildcards.exp}/cache/train.npy"
         inputs["cache_index"] = f"models/{wildcards.exp}/cache/train.json"

@@ -7,14 +7,25 @@ def get_package_models(wildcards):
     """
     from pawpipe.kaggle.manifest import fold_artifacts, input_key
 
+    artifacts = fold_artifacts(config["embed"]["engine"], config["heads"])
+    return {input_key(name): get_fold_files(name) for name in artifacts}
+
+
+def get_download_outputs():
+    """What `kaggle competitions download` unpacks that the workflow reads: the tables, and the image
+    folders where the task's pattern fixes them."""
+    tables = dict.fromkeys(get_table(w) for w in ("train", "test", "sample"))
+    outputs = {f"table{i}": path for i, path in enumerate(tables)}
     return {
-        input_key(name): get_fold_files(name) for name in fold_artifacts(config["embed"]["engine"])
+        **outputs,
+        **{f"{split}_images": directory(root) for split, root in get_image_roots().items()},
     }
 
 
 def get_inference_config():
     """What the code-competition package needs to predict like the pipeline does."""
-    return {**get_train_config(), **{k: WHAT[k] for k in ("embed", "svr", "blend", "extractors")}}
+    keys = ("embed", "svr", "heads", "frozen_mlp", "blend", "extractors")
+    return {**get_train_config(), **{k: WHAT[k] for k in keys}}
 
 
 def is_kaggle_dry_run():

@@ -12,7 +12,7 @@ def is_selecting():
 
 def get_svr_features_input(exp, folds):
     """Tables for the metadata feature set; each extractor's table; other experiments' embeddings for `folds`."""
-    inputs = {}
+    inputs = {"task": f"models/{exp}/task.json"}
     if config["svr"]["features"]["metadata"]:
         inputs.update(train_table=get_table("train"), test_table=get_table("test"))
     for e in config["extractors"]:
@@ -41,6 +41,13 @@ def get_svr_input(wildcards):
         **get_svr_features_input(wildcards.exp, [wildcards.fold]),
         **get_svr_search_input(wildcards),
     }
+
+
+def get_frozen_mlp_input(wildcards):
+    """The svr rule's feature files and the fold's chosen sets: the frozen MLP reads what the SVR reads."""
+    inputs = get_svr_input(wildcards)
+    inputs.pop("tuning", None)  # C and epsilon are the kernel head's alone
+    return inputs
 
 
 def get_svr_all_folds_input(wildcards):

@@ -4,7 +4,9 @@
 def get_model_args():
     from pawpipe.config import resolve_model_args
 
-    return resolve_model_args(config["backbone"], config["head"], config["image"]["size"])
+    return resolve_model_args(
+        config["backbone"], config["head"], config["image"]["size"], config["task"]["features"]
+    )
 
 
 def get_pretrained_check(wildcards):
@@ -14,4 +16,6 @@ def get_pretrained_check(wildcards):
 
 def get_train_config():
     """What decides a fold's training (runtime settings excluded); stored in its checkpoint."""
-    return {k: WHAT[k] for k in ("exp", "seed", "folds", "image", "backbone", "head", "train")}
+    return {
+        k: WHAT[k] for k in ("exp", "seed", "task", "folds", "image", "backbone", "head", "train")
+    }
