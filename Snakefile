@@ -62,9 +62,10 @@ warn_if_svr_falls_back()
 rule all:
     default_target: True
     input:
-        f"models/{EXP}/cv.json",
-        f"submissions/{EXP}/submission.csv",
-        f"models/{EXP}/report/cv_table.csv",
+        expand("models/{exp}/cv.json", exp=EXPERIMENTS),
+        expand("submissions/{exp}/submission.csv", exp=EXPERIMENTS),
+        expand("models/{exp}/report/cv_table.csv", exp=EXPERIMENTS),
+        "models/board.csv",
         f"submissions/ensemble-{ENSEMBLE}/submission.csv" if is_ensemble() else [],
 
 

@@ -149,7 +149,7 @@ def test_every_rule_sizes_its_jobs_through_the_one_table():
     for rule, body in rule_blocks().items():
         body = body.split("\nrule ")[0]
         if "threads:" in body or "resources:" in body:
-            names = set(re.findall(r"get_(?:threads|resources)\(\"(\w+)\"\)", body))
+            names = set(re.findall(r"get_(?:threads|resources)\(\"(\w+)\"[,)]", body))
             assert names == {rule}, f"rule {rule} sizes itself as {names}"
             assert not re.search(r"threads:\s*config\[|mem_mb=|gpu=", body), f"rule {rule}: sized outside SIZING"
             sized[rule] = body

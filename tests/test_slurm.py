@@ -17,6 +17,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -61,7 +62,7 @@ def submissions(out: str) -> tuple[dict[int, tuple[str, bool]], dict[int, list[s
     """From Snakemake's output: each job's (rule, ran locally), and the SLURM job ids it was submitted as."""
     rules, slurm_ids, current = {}, {}, None
     for line in out.splitlines():
-        if m := re.fullmatch(r"(local)?rule (\w+):", line.strip()):
+        if m := re.fullmatch(r"(local)?(?:rule|checkpoint) (\w+):", line.strip()):
             current = (m.group(2), bool(m.group(1)))
         elif (m := re.fullmatch(r"jobid: (\d+)", line.strip())) and current:
             rules[int(m.group(1))], current = current, None
@@ -94,18 +95,32 @@ def cv_of(workdir: Path) -> dict:
     return json.loads((workdir / "models/tiny/cv.json").read_text())
 
 
+def sweep_of(cfg: dict) -> dict:
+    """A config of tests/test_sweep.py's grid on top of cfg; its point `tiny` is cfg itself."""
+    from test_sweep import sweep_config
+
+    return {**copy.deepcopy(cfg), "sweep": sweep_config()["sweep"]}
+
+
+def without_sweep(workdir: Path) -> dict:
+    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    cfg.pop("sweep")
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def slurm_run(slurm, tmp_path_factory, tiny_config) -> Path:
-    """The shrunk demo through profiles/slurm, once; tests read its output and artifacts."""
-    workdir = make_workdir(tmp_path_factory.mktemp("slurm"), tiny_config)
-    proc = run_profile(workdir)
+    """The sweep of tests/test_sweep.py over the shrunk demo through profiles/slurm, once, as one DAG;
+    its point `tiny` is the local pipeline_run's config. Tests read its output and artifacts."""
+    workdir = make_workdir(tmp_path_factory.mktemp("slurm"), sweep_of(tiny_config))
+    proc = run_profile(workdir, "--keep-going")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     return workdir
 
 
 def test_every_job_but_all_ran_on_slurm(slurm_run):
     rules, slurm_ids = submissions((slurm_run / "slurm.out").read_text())
-    assert {name for name, local in rules.values() if local} == {"all"}
+    assert {name for name, local in rules.values() if local} == {"all", "experiment", "board"}
     remote = {job: name for job, (name, local) in rules.items() if not local}
     assert {"demo_data", "check_data", "cache", "folds", "train", "embed", "svr", "blend", "cv"} <= set(remote.values())
     assert set(remote) == set(slurm_ids), "a job ran without a SLURM job id"
@@ -114,17 +129,17 @@ def test_every_job_but_all_ran_on_slurm(slurm_run):
 
 
 def test_cv_through_slurm_equals_the_local_run(slurm_run, pipeline_run):
-    assert cv_of(slurm_run)["rmse"] == cv_of(pipeline_run)["rmse"]
+    assert cv_of(slurm_run)["scores"] == cv_of(pipeline_run)["scores"]
     assert (slurm_run / "models/tiny/oof.csv").read_text() == (pipeline_run / "models/tiny/oof.csv").read_text()
 
 
 def test_folds_train_concurrently(slurm_run):
     ids = slurm_ids_of((slurm_run / "slurm.out").read_text(), "train")
-    assert len(ids) == 2  # the node has room for both folds (a core each)
-    spans = [(datetime.fromisoformat(s["Start"]), datetime.fromisoformat(s["End"])) for s in accounting(ids).values()]
-    assert max(start for start, _ in spans) < min(end for _, end in spans), (
-        f"fold jobs ran one after the other: {spans}"
-    )
+    assert len(ids) == 8  # 4 points x 2 folds, all queued at once
+    records = accounting(ids).values()
+    spans = sorted((datetime.fromisoformat(s["Start"]), datetime.fromisoformat(s["End"])) for s in records)
+    overlapping = [a for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
+    assert overlapping, f"training jobs ran one after the other: {spans}"  # the node has room for two (a core each)
 
 
 def test_second_invocation_has_nothing_to_do(slurm_run):
@@ -137,7 +152,7 @@ def test_second_invocation_has_nothing_to_do(slurm_run):
 def test_failed_job_shows_its_own_log_and_the_run_stops(slurm_run, tmp_path):
     workdir = tmp_path / "broken"
     shutil.copytree(slurm_run, workdir, symlinks=True)
-    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    cfg = without_sweep(workdir)
     cfg["train"]["augment"] = [{"name": "NoSuchTransform"}]  # valid for the schema, fails in the job
     make_workdir(workdir, cfg)
     proc = run_profile(workdir, "--retries", "0")  # the profile's retry would fail the same way
@@ -206,4 +221,15 @@ def test_cancelled_training_job_resumes_from_its_last_epoch(slurm_run, pipeline_
     train_log = (cancelled / "models/tiny/logs/train_fold0.log").read_text()
     resumed = re.search(r"resuming fold 0 from \S+ after epoch (\d+)", train_log)
     assert resumed and 1 <= int(resumed.group(1)) < cfg["train"]["epochs"]
-    assert cv_of(cancelled)["rmse"] == cv_of(reference)["rmse"]
+    assert cv_of(cancelled)["scores"] == cv_of(reference)["scores"]
+
+
+def test_a_sweep_runs_through_the_profile_as_one_dag(slurm_run):
+    """Every point's jobs are SLURM jobs of one run: the shared stages once, every point's CV and the board."""
+    from test_sweep import NAMES
+
+    out = (slurm_run / "slurm.out").read_text()
+    assert len(slurm_ids_of(out, "check_data")) == 1 and len(slurm_ids_of(out, "cache")) == 4  # 2 splits x 2 modes
+    board = pd.read_csv(slurm_run / "models/board.csv")
+    assert sorted(board["exp"]) == sorted(NAMES) and sorted(board["rank"]) == [1, 2, 3, 4]
+    assert (board["minutes"] > 0).all()  # each job's usage record, written inside its SLURM job

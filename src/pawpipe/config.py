@@ -84,6 +84,13 @@ def export_configfiles(paths: list) -> None:
     os.environ[CONFIGFILES_ENV] = json.dumps(rel)
 
 
+SWEEP_ENV = "PAWPIPE_SWEEP"  # the sweep's name and what each experiment changes, for the W&B runs table
+
+
+def export_sweep(name: str, changes: dict[str, dict]) -> None:
+    os.environ[SWEEP_ENV] = json.dumps({"name": name, "changes": changes}, default=str)
+
+
 def rerun_command(target: str, cores: str = "all") -> str:
     """The snakemake command that builds `target` with this run's config files, as a hint to print."""
     import shlex

@@ -19,10 +19,13 @@ from .io import atomic_path, read_csv, read_json, write_csv  # noqa: E402
 from .metrics import get_metric, to_labels  # noqa: E402
 from .task import Task  # noqa: E402
 
+plt.rcParams["svg.hashsalt"] = "pawpipe"  # the same figure gives the same file: no random ids
 
-def _save(fig, path: str) -> None:
+
+def save_svg(fig, path: str) -> None:
+    """Write a figure as SVG, atomically and reproducibly (no date in its metadata)."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="svg", bbox_inches="tight")
+        fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
 
 
@@ -42,7 +45,7 @@ def score_by_fold(cv: dict, path: str) -> None:
     ax.set_ylabel(f"OOF {label}")
     ax.set_title(f"{cv['exp']}: out-of-fold {label} per fold")
     ax.legend(fontsize=8, ncols=2)
-    _save(fig, path)
+    save_svg(fig, path)
 
 
 def oof_figure(oof: pd.DataFrame, task: Task, path: str) -> None:
@@ -54,7 +57,7 @@ def oof_figure(oof: pd.DataFrame, task: Task, path: str) -> None:
         lo, hi = task.bounds if task.bounds else (min(target.min(), blend.min()), max(target.max(), blend.max()))
         ax.plot([lo, hi], [lo, hi], color="grey", lw=1)
         ax.set(xlabel=task.target, ylabel="blended OOF prediction", title="Out-of-fold: predicted vs true")
-        _save(fig, path)
+        save_svg(fig, path)
         return
     k = len(task.classes)
     labels = to_labels(blend, task.type)
@@ -68,7 +71,7 @@ def oof_figure(oof: pd.DataFrame, task: Task, path: str) -> None:
     ax.set_xticks(range(k), names, rotation=45, ha="right")
     ax.set_yticks(range(k), names)
     ax.set(xlabel="predicted (blend)", ylabel=f"true {task.target}", title="Out-of-fold confusion matrix")
-    _save(fig, path)
+    save_svg(fig, path)
 
 
 def curve_figure(oof: pd.DataFrame, task: Task, path: str) -> None:
@@ -98,7 +101,7 @@ def curve_figure(oof: pd.DataFrame, task: Task, path: str) -> None:
         ax.set(xlabel="predicted probability of the top class", ylabel="share correct", title="Reliability (blend)")
     if not task.classification:
         ax.legend(fontsize=8)
-    _save(fig, path)
+    save_svg(fig, path)
 
 
 def training_curves(metrics: dict[int, pd.DataFrame], metric: str, path: str) -> None:
@@ -110,7 +113,7 @@ def training_curves(metrics: dict[int, pd.DataFrame], metric: str, path: str) ->
     ax1.set(xlabel="epoch", ylabel="train loss", title="Training loss")
     ax2.set(xlabel="epoch", ylabel=f"val {label}", title=f"Validation {label}")
     ax2.legend(fontsize=8)
-    _save(fig, path)
+    save_svg(fig, path)
 
 
 def cv_table(cv: dict) -> pd.DataFrame:

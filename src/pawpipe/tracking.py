@@ -40,6 +40,22 @@ class Tracker:
             self.run.log_artifact(art)
 
 
+def grouping(exp: str, stage: str, fold: int | None) -> dict[str, Any]:
+    """W&B's group, name, tags and config of a job: grouped by experiment, or by sweep for a sweep's point
+    (its runs table then compares the points: each run carries its experiment and what it changes)."""
+    import json
+
+    from .config import SWEEP_ENV
+
+    sweep = json.loads(os.environ.get(SWEEP_ENV) or "{}")
+    name = f"fold{fold}" if fold is not None else stage
+    changes = sweep.get("changes", {})
+    if len(changes) > 1 and exp in changes:
+        return {"group": sweep["name"], "name": f"{exp}/{name}", "tags": [exp],
+                "config": {"exp": exp, **{f"changed.{k}": v for k, v in changes[exp].items()}}}  # fmt: skip
+    return {"group": exp, "name": name, "tags": [], "config": {"exp": exp}}
+
+
 @contextlib.contextmanager
 def tracked(exp: str, stage: str, fold: int | None = None, config: dict | None = None) -> Iterator[Tracker]:
     mode = os.environ.get("WANDB_MODE", "disabled")
@@ -48,16 +64,18 @@ def tracked(exp: str, stage: str, fold: int | None = None, config: dict | None =
         return
     import wandb
 
+    where = grouping(exp, stage, fold)
     run = wandb.init(
         project=os.environ.get("WANDB_PROJECT", "pawpipe"),
-        group=exp,
+        group=where["group"],
         job_type=stage,
-        name=f"fold{fold}" if fold is not None else stage,
-        config=config or {},
+        name=where["name"],
+        tags=where["tags"],
+        config={**(config or {}), **where["config"]},
         mode=mode,
         reinit="finish_previous",
     )
-    log.info("W&B run %s (%s mode): group %s, job type %s", run.id, mode, exp, stage)
+    log.info("W&B run %s (%s mode): group %s, job type %s", run.id, mode, where["group"], stage)
     ok = False
     try:
         yield Tracker(run)

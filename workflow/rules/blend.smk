@@ -14,9 +14,9 @@ rule blend:
         TORCH_ENV
     params:
         fold=lambda w: int(w.fold),
-        heads=HEADS,
-        weight=config["blend"]["weight"],
-        seed=config["seed"],
+        heads=get_heads,
+        weight=lambda w: what(w)["blend"]["weight"],
+        seed=lambda w: what(w)["seed"],
     script:
         "../scripts/blend.py"
 
@@ -32,8 +32,8 @@ rule cv:
     conda:
         TORCH_ENV
     params:
-        exp=EXP,
-        image=WHAT["image"],
+        exp=lambda w: w.exp,
+        image=lambda w: what(w)["image"],
     script:
         "../scripts/cv.py"
 
@@ -42,7 +42,7 @@ rule submission:
     input:
         tests=get_fold_files("blend_test.csv"),
         table=get_table("test"),
-        task=TASK_JSON,
+        task=get_task_json,
     output:
         "submissions/{exp}/submission.csv",
     log:
@@ -58,7 +58,7 @@ rule plots:
         cv="models/{exp}/cv.json",
         oof="models/{exp}/oof.csv",
         metrics=get_fold_files("metrics.csv"),
-        task=TASK_JSON,
+        task=get_task_json,
     output:
         scores=report(
             "models/{exp}/report/score_by_fold.svg",
@@ -90,6 +90,49 @@ rule plots:
     conda:
         TORCH_ENV
     params:
-        folds=FOLDS,
+        folds=lambda w: folds_of(w.exp),
     script:
         "../scripts/plots.py"
+
+
+rule experiment:
+    output:
+        "models/{exp}/experiment.json",
+    log:
+        "models/{exp}/logs/experiment.log",
+    localrule: True  # writes one small json: not worth a cluster job
+    conda:
+        TORCH_ENV
+    params:
+        config=lambda w: sweep.experiment_config(what(w)),
+        sweep=lambda w: SWEEP if len(EXPERIMENTS) > 1 else None,
+        changed=lambda w: sweep.changed(
+            sweep.experiment_config(WHAT), sweep.experiment_config(what(w))
+        ),
+    script:
+        "../scripts/experiment.py"
+
+
+checkpoint board:
+    input:
+        unpack(get_board_input),
+    output:
+        table=report(
+            "models/board.csv",
+            caption="../report/board.rst",
+            category="Experiments",
+        ),
+        plot=report(
+            "models/board.svg",
+            caption="../report/board_plot.rst",
+            category="Experiments",
+        ),
+    log:
+        "models/logs/board.log",
+    localrule: True  # reads every experiment's small summaries
+    conda:
+        TORCH_ENV
+    params:
+        base=sweep.experiment_config(WHAT),
+    script:
+        "../scripts/board.py"

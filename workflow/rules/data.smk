@@ -26,7 +26,7 @@ rule check_data:
         unpack(get_check_data_input),
     output:
         check="models/{exp}/data_check.json",
-        task=TASK_JSON,
+        task="models/{exp}/task.json",
     log:
         "models/{exp}/logs/check_data.log",
     conda:
@@ -36,8 +36,8 @@ rule check_data:
         **get_resources("check_data"),
     params:
         data_dir=get_data_dir("train"),
-        task=WHAT["task"],
-        n_splits=config["folds"]["n_splits"],
+        task=lambda w: what(w)["task"],
+        n_splits=lambda w: what(w)["folds"]["n_splits"],
     script:
         "../scripts/check_data.py"
 
@@ -54,9 +54,9 @@ rule folds:
         TORCH_ENV
     params:
         data_dir=get_data_dir("train"),
-        n_splits=config["folds"]["n_splits"],
-        seed=config["seed"],
-        threshold=config["folds"]["duplicate_threshold"],
+        n_splits=lambda w: what(w)["folds"]["n_splits"],
+        seed=lambda w: what(w)["seed"],
+        threshold=lambda w: what(w)["folds"]["duplicate_threshold"],
     script:
         "../scripts/folds.py"
 
@@ -65,8 +65,8 @@ rule cache:
     input:
         table=lambda w: get_table(w.split),
         images=lambda w: get_image_roots().get(w.split, []),
-        check="models/{exp}/data_check.json",
-        task=TASK_JSON,
+        check=get_data_check,
+        task=get_task_json,
     output:
         npy="models/{exp}/cache/{split}.npy",
         index="models/{exp}/cache/{split}.json",
@@ -79,6 +79,6 @@ rule cache:
         **get_resources("cache"),
     params:
         data_dir=lambda w, input: get_data_dir("table", w.split)(w, input),
-        image=WHAT["image"],
+        image=lambda w: what(w)["image"],
     script:
         "../scripts/cache.py"

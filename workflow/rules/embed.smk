@@ -4,11 +4,11 @@ include: "inputs/embed.smk"
 rule export_onnx:
     input:
         checkpoint="models/{exp}/fold{fold}/best.pt",
-        folds="models/{exp}/folds.csv",
-        train_npy="models/{exp}/cache/train.npy",
-        train_index="models/{exp}/cache/train.json",
+        folds=get_folds_csv,
+        train_npy=get_cache("train", "npy"),
+        train_index=get_cache("train", "index"),
         table=get_table("train"),
-        task=TASK_JSON,
+        task=get_task_json,
     output:
         model="models/{exp}/fold{fold}/model.onnx",
         report="models/{exp}/fold{fold}/onnx.json",
@@ -21,7 +21,7 @@ rule export_onnx:
         **get_resources("export_onnx"),
     params:
         fold=lambda w: int(w.fold),
-        onnx=WHAT["embed"]["onnx"],
+        onnx=lambda w: what(w)["embed"]["onnx"],
     script:
         "../scripts/export_onnx.py"
 
@@ -31,14 +31,14 @@ rule embed:
         checkpoint="models/{exp}/fold{fold}/best.pt",
         onnx_model=get_onnx_input("model.onnx"),
         onnx_report=get_onnx_input("onnx.json"),
-        folds="models/{exp}/folds.csv",
-        train_npy="models/{exp}/cache/train.npy",
-        train_index="models/{exp}/cache/train.json",
-        test_npy="models/{exp}/cache/test.npy",
-        test_index="models/{exp}/cache/test.json",
+        folds=get_folds_csv,
+        train_npy=get_cache("train", "npy"),
+        train_index=get_cache("train", "index"),
+        test_npy=get_cache("test", "npy"),
+        test_index=get_cache("test", "index"),
         train_table=get_table("train"),
         test_table=get_table("test"),
-        task=TASK_JSON,
+        task=get_task_json,
     output:
         embeddings="models/{exp}/fold{fold}/embeddings.npz",
         oof="models/{exp}/fold{fold}/mlp_oof.csv",
@@ -52,8 +52,8 @@ rule embed:
         **get_resources("embed"),
     params:
         fold=lambda w: int(w.fold),
-        embed=WHAT["embed"],
-        amp=WHAT["train"]["amp"],
+        embed=lambda w: what(w)["embed"],
+        amp=lambda w: what(w)["train"]["amp"],
     script:
         "../scripts/embed.py"
 
@@ -62,8 +62,8 @@ rule extract:
     input:
         train_table=get_table("train"),
         test_table=get_table("test"),
-        check="models/{exp}/data_check.json",
-        task=TASK_JSON,
+        check=get_data_check,
+        task=get_task_json,
     output:
         table="models/{exp}/extract/{extractor}.parquet",
         info="models/{exp}/extract/{extractor}.json",
@@ -79,9 +79,9 @@ rule extract:
         **get_resources("extract"),
     params:
         data_dir=get_data_dir("train_table"),
-        extractor=lambda w: get_extractor(w.extractor),
-        seed=config["seed"],
-        embed=WHAT["embed"],
-        amp=WHAT["train"]["amp"],
+        extractor=lambda w: get_extractor(w),
+        seed=lambda w: what(w)["seed"],
+        embed=lambda w: what(w)["embed"],
+        amp=lambda w: what(w)["train"]["amp"],
     script:
         "../scripts/extract.py"

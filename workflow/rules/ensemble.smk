@@ -3,17 +3,11 @@ include: "inputs/ensemble.smk"
 
 if is_ensemble():
 
+    check_ensemble()
+
     rule ensemble:
         input:
-            oof=[f"models/{e}/oof.csv" for e in config["ensemble"]["experiments"]],
-            cv=[f"models/{e}/cv.json" for e in config["ensemble"]["experiments"]],
-            task=[f"models/{e}/task.json" for e in config["ensemble"]["experiments"]],
-            tests=[
-                f"models/{e}/fold{k}/blend_test.csv"
-                for e in config["ensemble"]["experiments"]
-                for k in get_experiment_folds(e)
-            ],
-            table=get_table("test"),
+            unpack(get_ensemble_input),
         output:
             summary=f"models/ensemble-{ENSEMBLE}/ensemble.json",
             oof=f"models/ensemble-{ENSEMBLE}/oof.csv",
@@ -24,6 +18,6 @@ if is_ensemble():
             TORCH_ENV
         params:
             name=ENSEMBLE,
-            experiments=config["ensemble"]["experiments"],
+            experiments=ensemble_experiments,
         script:
             "../scripts/ensemble.py"

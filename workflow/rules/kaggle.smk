@@ -19,17 +19,17 @@ if not is_demo():
 
 rule submit:
     input:
-        submission=f"submissions/{EXP}/submission.csv",
-        cv=f"models/{EXP}/cv.json",
+        submission=f"submissions/{KAGGLE_EXP}/submission.csv",
+        cv=f"models/{KAGGLE_EXP}/cv.json",
         table=get_table("test"),
-        task=f"models/{EXP}/task.json",
+        task=f"models/{owner('data', KAGGLE_EXP)}/task.json",
     log:
-        f"models/{EXP}/logs/submit.log",
+        f"models/{KAGGLE_EXP}/logs/submit.log",
     localrule: True
     conda:
         TORCH_ENV
     params:
-        exp=EXP,
+        exp=KAGGLE_EXP,
         competition=config["kaggle"]["competition"],
         message=config["kaggle"]["message"],
         dry_run=is_kaggle_dry_run(),
@@ -41,21 +41,21 @@ rule submit:
 rule package:
     input:
         unpack(get_package_models),
-        extractors=[f"models/{EXP}/extract/{e['name']}.json" for e in config["extractors"]],
-        task=f"models/{EXP}/task.json",
+        extractors=get_package_extractors(),
+        task=f"models/{owner('data', KAGGLE_EXP)}/task.json",
     output:
-        dataset=directory(f"submissions/{EXP}/kaggle/dataset"),
-        kernel=directory(f"submissions/{EXP}/kaggle/kernel"),
+        dataset=directory(f"submissions/{KAGGLE_EXP}/kaggle/dataset"),
+        kernel=directory(f"submissions/{KAGGLE_EXP}/kaggle/kernel"),
     log:
-        f"models/{EXP}/logs/package.log",
+        f"models/{KAGGLE_EXP}/logs/package.log",
     conda:
         TORCH_ENV
     params:
-        folds=FOLDS,
+        folds=folds_of(KAGGLE_EXP),
         resolved=get_inference_config(),
         repo=workflow.basedir,
         owner=lambda w: get_kaggle_owner(),
-        exp=EXP,
+        exp=KAGGLE_EXP,
         competition=config["kaggle"]["competition"],
         weights_dtype=config["kaggle"]["weights_dtype"],
         accelerator=config["kaggle"]["accelerator"],
@@ -65,18 +65,18 @@ rule package:
 
 rule rehearse_kaggle:
     input:
-        dataset=f"submissions/{EXP}/kaggle/dataset",
-        kernel=f"submissions/{EXP}/kaggle/kernel",
-        submission=f"submissions/{EXP}/submission.csv",
+        dataset=f"submissions/{KAGGLE_EXP}/kaggle/dataset",
+        kernel=f"submissions/{KAGGLE_EXP}/kaggle/kernel",
+        submission=f"submissions/{KAGGLE_EXP}/submission.csv",
         table=get_table("test"),
     output:
-        directory(f"submissions/{EXP}/kaggle/rehearsal"),
+        directory(f"submissions/{KAGGLE_EXP}/kaggle/rehearsal"),
     log:
-        f"models/{EXP}/logs/rehearse_kaggle.log",
+        f"models/{KAGGLE_EXP}/logs/rehearse_kaggle.log",
     conda:
         TORCH_ENV
     resources:
-        **get_resources("rehearse_kaggle"),
+        **get_resources("rehearse_kaggle", KAGGLE_EXP),
     params:
         tolerance=config["kaggle"]["rehearsal_tolerance"],
         data_dir=get_data_dir("table", "test"),
@@ -87,37 +87,37 @@ rule rehearse_kaggle:
 rule publish:
     input:
         unpack(get_publish_input),
-        cv=f"models/{EXP}/cv.json",
+        cv=f"models/{KAGGLE_EXP}/cv.json",
         table=get_table("test"),
-        task=f"models/{EXP}/task.json",
+        task=f"models/{owner('data', KAGGLE_EXP)}/task.json",
     log:
-        f"models/{EXP}/logs/publish.log",
+        f"models/{KAGGLE_EXP}/logs/publish.log",
     localrule: True
     conda:
         TORCH_ENV
     params:
-        exp=EXP,
+        exp=KAGGLE_EXP,
         competition=config["kaggle"]["competition"],
         route=config["kaggle"]["route"],
         message=config["kaggle"]["message"],
         dry_run=is_kaggle_dry_run(),
         poll=config["kaggle"]["poll"],
-        leaderboard=f"submissions/{EXP}/leaderboard.csv",
+        leaderboard=f"submissions/{KAGGLE_EXP}/leaderboard.csv",
     script:
         "../scripts/publish.py"
 
 
 rule leaderboard:
     input:
-        cv=f"models/{EXP}/cv.json",
+        cv=f"models/{KAGGLE_EXP}/cv.json",
     log:
-        f"models/{EXP}/logs/leaderboard.log",
+        f"models/{KAGGLE_EXP}/logs/leaderboard.log",
     localrule: True
     conda:
         TORCH_ENV
     params:
-        exp=EXP,
+        exp=KAGGLE_EXP,
         competition=config["kaggle"]["competition"],
-        leaderboard=f"submissions/{EXP}/leaderboard.csv",
+        leaderboard=f"submissions/{KAGGLE_EXP}/leaderboard.csv",
     script:
         "../scripts/leaderboard.py"

@@ -18,8 +18,8 @@ rule svr_search:
     resources:
         **get_resources("svr_search"),
     params:
-        svr=WHAT["svr"],
-        extractors=WHAT["extractors"],
+        svr=lambda w: what(w)["svr"],
+        extractors=lambda w: what(w)["extractors"],
     script:
         "../scripts/svr_all_folds.py"
 
@@ -41,8 +41,8 @@ rule svr:
         **get_resources("svr"),
     params:
         fold=lambda w: int(w.fold),
-        svr=WHAT["svr"],
-        extractors=WHAT["extractors"],
+        svr=lambda w: what(w)["svr"],
+        extractors=lambda w: what(w)["extractors"],
     script:
         "../scripts/svr.py"
 
@@ -64,9 +64,9 @@ rule frozen_mlp:
         **get_resources("frozen_mlp"),
     params:
         fold=lambda w: int(w.fold),
-        frozen=WHAT["frozen_mlp"],
-        features=WHAT["svr"]["features"],
-        extractors=WHAT["extractors"],
-        seed=config["seed"],
+        frozen=lambda w: what(w)["frozen_mlp"],
+        features=lambda w: what(w)["svr"]["features"],
+        extractors=lambda w: what(w)["extractors"],
+        seed=lambda w: what(w)["seed"],
     script:
         "../scripts/frozen_mlp.py"

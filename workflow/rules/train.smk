@@ -9,18 +9,18 @@ rule check_weights:
     conda:
         TORCH_ENV
     params:
-        model_args=get_model_args(),
+        model_args=get_model_args,
     script:
         "../scripts/check_weights.py"
 
 
 rule train:
     input:
-        folds="models/{exp}/folds.csv",
-        cache="models/{exp}/cache/train.npy",
-        cache_index="models/{exp}/cache/train.json",
+        folds=get_folds_csv,
+        cache=get_cache("train", "npy"),
+        cache_index=get_cache("train", "index"),
         table=get_table("train"),
-        task=TASK_JSON,
+        task=get_task_json,
         weights=get_pretrained_check,
     output:
         best="models/{exp}/fold{fold}/best.pt",
@@ -34,10 +34,10 @@ rule train:
         **get_resources("train"),
     params:
         fold=lambda w: int(w.fold),
-        model_args=get_model_args(),
-        train=WHAT["train"],
-        seed=config["seed"],
-        resolved=get_train_config(),
+        model_args=get_model_args,
+        train=lambda w: what(w)["train"],
+        seed=lambda w: what(w)["seed"],
+        resolved=get_train_config,
         state_dir=lambda w: f"models/{w.exp}/fold{w.fold}/state",
     script:
         "../scripts/train.py"

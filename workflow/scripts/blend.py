@@ -12,7 +12,7 @@ job = BlendJob(
     out_json=sm.output.summary,
     task=sm.input.task,
 )
-with job_logging(sm.log[0]), tracked(sm.wildcards.exp, "blend", sm.params.fold) as tracker:
+with job_logging(sm.log[0], sm), tracked(sm.wildcards.exp, "blend", sm.params.fold) as tracker:
     summary = blend_fold(job, sm.params.weight, sm.params.seed)
     tracker.summary({**{f"weight_{k}": v for k, v in summary["weights"].items()},
                      **{f"score_{k}": v for k, v in summary["scores"].items()}})  # fmt: skip

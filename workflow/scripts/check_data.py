@@ -4,7 +4,7 @@ from pawpipe.task import Task
 from pawpipe.validate import validate_dataset
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]) as log:
+with job_logging(sm.log[0], sm) as log:
     task = Task.from_config(sm.params.task)
     task, train, test = validate_dataset(sm.params.data_dir, task, sm.params.n_splits, workers=sm.threads)
     write_json(task.to_dict(), sm.output.task)

@@ -16,6 +16,6 @@ job = CVJob(
     selection_json=sm.input.get("selection"),
     image=dict(sm.params.image),
 )
-with job_logging(sm.log[0]), tracked(sm.params.exp, "cv") as tracker:
+with job_logging(sm.log[0], sm), tracked(sm.params.exp, "cv") as tracker:
     report = cv_report(job)
     tracker.summary({f"cv_{report['task']['metric']}_{k}": v for k, v in report["scores"].items()})

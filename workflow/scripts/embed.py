@@ -23,7 +23,7 @@ job = EmbedJob(
     onnx_report=sm.input.get("onnx_report") or None,
 )
 with (
-    job_logging(sm.log[0]),
+    job_logging(sm.log[0], sm),
     job_gpu(settings.device, uses_gpu=sm.resources.gpu > 0),
     tracked(sm.wildcards.exp, "embed", sm.params.fold) as tracker,
 ):

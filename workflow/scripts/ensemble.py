@@ -2,7 +2,7 @@ from pawpipe.ensemble import ensemble
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0], sm):
     ensemble(
         name=sm.params.name,
         experiments=list(sm.params.experiments),

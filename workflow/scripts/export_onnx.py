@@ -13,5 +13,5 @@ job = ExportJob(
     out_report=sm.output.report,
     task=sm.input.task,
 )
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0], sm):
     export_fold(job, sm.params.onnx, sm.threads)

@@ -13,5 +13,5 @@ job = ExtractJob(
     out_info=sm.output.info,
     task=sm.input.task,
 )
-with job_logging(sm.log[0]), job_gpu(settings.device, uses_gpu=sm.resources.gpu > 0):
+with job_logging(sm.log[0], sm), job_gpu(settings.device, uses_gpu=sm.resources.gpu > 0):
     extract(job, sm.params.extractor, sm.params.seed, settings)

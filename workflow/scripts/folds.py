@@ -3,7 +3,7 @@ from pawpipe.logs import job_logging
 from pawpipe.task import Task
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0], sm):
     folds_stage(
         data_dir=sm.params.data_dir,
         task=Task.load(sm.input.task),

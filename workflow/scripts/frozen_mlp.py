@@ -21,7 +21,7 @@ job = SVRJob(
     selection=sm.input.get("selection"),
 )
 with (
-    job_logging(sm.log[0]),
+    job_logging(sm.log[0], sm),
     job_gpu(device, uses_gpu=sm.resources.gpu > 0),
     tracked(sm.wildcards.exp, "frozen_mlp", sm.params.fold) as tracker,
 ):

@@ -25,5 +25,5 @@ job = PackageJob(
 )
 # The notebook runs like the pipeline: the model's settings, plus today's runtime settings (batch sizes).
 resolved = merge(copy.deepcopy(sm.params.resolved), job_runtime())
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0], sm):
     package(job, resolved, sm.params.weights_dtype, sm.params.accelerator)

@@ -2,7 +2,7 @@ from pawpipe.logs import job_logging
 from pawpipe.plots import make_report_files
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0], sm):
     make_report_files(
         cv_json=sm.input.cv,
         oof_csv=sm.input.oof,

@@ -2,7 +2,7 @@ from pawpipe.kaggle.rehearse import rehearse
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0], sm):
     rehearse(
         dataset=sm.input.dataset,
         kernel=sm.input.kernel,

@@ -2,7 +2,7 @@ from pawpipe.kaggle.cli import submit
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0], sm):
     submit(
         submission=sm.input.submission,
         test_table=sm.input.table,

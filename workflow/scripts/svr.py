@@ -20,7 +20,7 @@ job = SVRJob(
     selection=sm.input.get("selection"),
 )
 with (
-    job_logging(sm.log[0]),
+    job_logging(sm.log[0], sm),
     job_gpu(uses_gpu=sm.resources.gpu > 0),
     tracked(sm.wildcards.exp, "svr", sm.params.fold, sm.params.svr) as tracker,
 ):

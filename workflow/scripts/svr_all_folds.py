@@ -15,5 +15,5 @@ fold_inputs = [
     FeatureInputs.from_rule(sm.input, sm.params.extractors, experiments, k) for k in range(len(sm.input.embeddings))
 ]
 run = {"tuning": tune_svr, "selection": select_features}[sm.wildcards.search]
-with job_logging(sm.log[0]), job_gpu(uses_gpu=sm.resources.gpu > 0):
+with job_logging(sm.log[0], sm), job_gpu(uses_gpu=sm.resources.gpu > 0):
     run(fold_inputs, sm.input.folds, cfg, sm.output[0], Task.load(sm.input.task))

@@ -19,7 +19,7 @@ job = FoldJob(
     task=sm.input.task,
 )
 with (
-    job_logging(sm.log[0]),
+    job_logging(sm.log[0], sm),
     job_gpu(cfg.device),
     tracked(sm.wildcards.exp, "train", sm.params.fold, sm.params.resolved) as tracker,
 ):

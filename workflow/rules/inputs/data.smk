@@ -24,10 +24,10 @@ def get_folds_input(wildcards):
     """Grouping near-duplicates hashes the decoded images, so the folds then wait for the cache."""
     inputs = {
         "train": get_table("train"),
-        "check": f"models/{wildcards.exp}/data_check.json",
-        "task": TASK_JSON,
+        "check": get_data_check(wildcards),
+        "task": get_task_json(wildcards),
     }
-    if config["folds"]["group_duplicates"]:
-        inputs["cache"] = f"models/{wildcards.exp}/cache/train.npy"
-        inputs["cache_index"] = f"models/{wildcards.exp}/cache/train.json"
+    if what(wildcards)["folds"]["group_duplicates"]:
+        inputs["cache"] = get_cache("train", "npy")(wildcards)
+        inputs["cache_index"] = get_cache("train", "index")(wildcards)
     return inputs

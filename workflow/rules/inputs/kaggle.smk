@@ -7,8 +7,15 @@ def get_package_models(wildcards):
     """
     from pawpipe.kaggle.manifest import fold_artifacts, input_key
 
-    artifacts = fold_artifacts(config["embed"]["engine"], config["heads"])
-    return {input_key(name): get_fold_files(name) for name in artifacts}
+    c = what(KAGGLE_EXP)
+    artifacts = fold_artifacts(c["embed"]["engine"], c["heads"])
+    return {input_key(name): get_fold_files(name, KAGGLE_EXP) for name in artifacts}
+
+
+def get_package_extractors():
+    """Each extractor's record (preprocessing, sizes), from the experiment that extracted it."""
+    names = [e["name"] for e in what(KAGGLE_EXP)["extractors"]]
+    return [f"models/{owner(f'extract:{n}', KAGGLE_EXP)}/extract/{n}.json" for n in names]
 
 
 def get_download_outputs():
@@ -25,7 +32,7 @@ def get_download_outputs():
 def get_inference_config():
     """What the code-competition package needs to predict like the pipeline does."""
     keys = ("embed", "svr", "heads", "frozen_mlp", "blend", "extractors")
-    return {**get_train_config(), **{k: WHAT[k] for k in keys}}
+    return {**get_train_config(KAGGLE_EXP), **{k: what(KAGGLE_EXP)[k] for k in keys}}
 
 
 def is_kaggle_dry_run():
@@ -42,8 +49,8 @@ def get_kaggle_owner():
 def get_publish_input(wildcards):
     """A code competition publishes the package (notebook route); others the submission file."""
     if config["kaggle"]["route"] == "file":
-        return {"submission": f"submissions/{EXP}/submission.csv"}
+        return {"submission": f"submissions/{KAGGLE_EXP}/submission.csv"}
     return {
-        "dataset": f"submissions/{EXP}/kaggle/dataset",
-        "kernel": f"submissions/{EXP}/kaggle/kernel",
+        "dataset": f"submissions/{KAGGLE_EXP}/kaggle/dataset",
+        "kernel": f"submissions/{KAGGLE_EXP}/kaggle/kernel",
     }

@@ -1,21 +1,20 @@
 # Input and param functions of the train stage (train.smk): the model's arguments, the weights check, what a checkpoint records.
 
 
-def get_model_args():
+def get_model_args(wildcards):
     from pawpipe.config import resolve_model_args
 
-    return resolve_model_args(
-        config["backbone"], config["head"], config["image"]["size"], config["task"]["features"]
-    )
+    c = what(wildcards)
+    return resolve_model_args(c["backbone"], c["head"], c["image"]["size"], c["task"]["features"])
 
 
 def get_pretrained_check(wildcards):
     """Pretrained weights are loaded once, before training, and only when asked for."""
-    return f"models/{wildcards.exp}/pretrained.json" if config["backbone"]["pretrained"] else []
+    pretrained = what(wildcards)["backbone"]["pretrained"]
+    return f"models/{wildcards.exp}/pretrained.json" if pretrained else []
 
 
-def get_train_config():
+def get_train_config(wildcards):  # the job's wildcards, or an experiment's name
     """What decides a fold's training (runtime settings excluded); stored in its checkpoint."""
-    return {
-        k: WHAT[k] for k in ("exp", "seed", "task", "folds", "image", "backbone", "head", "train")
-    }
+    keys = ("exp", "seed", "task", "folds", "image", "backbone", "head", "train")
+    return {k: what(wildcards)[k] for k in keys}
