@@ -18,11 +18,13 @@ import yaml
 from conftest import REPO, copy_run, run_snakemake
 from fake_kaggle import FakeKaggle
 from pawpipe.kaggle.manifest import KERNEL_CODE, Manifest
-from pawpipe.kaggle.publish import Poll, PublishJob, Route, publish
+from pawpipe.kaggle.poll import Poll
+from pawpipe.kaggle.publish import PublishJob, Route, publish
 from pawpipe.kaggle.rehearse import blocked_modules, lay_out, run_kernel
 from pawpipe.task import Task
 
-FAST_POLL = {"interval_s": 0.2, "dataset_minutes": 2, "kernel_minutes": 5, "score_minutes": 1}
+FAST_POLL = {"interval_s": 0.2, "dataset_minutes": 2, "kernel_minutes": 5, "score_minutes": 1, "max_failures": 3,
+             "backoff_cap_s": 0.5}  # fmt: skip
 
 
 def test_the_kaggle_cli_starts():
@@ -67,10 +69,12 @@ def test_publish_dry_run_prints_every_command_in_order(published_run):
     proc = run_snakemake(published_run, "--cores", "2", "publish", "--config", "kaggle={dry_run: true}", env=env)
     out = proc.stdout + proc.stderr
     steps = [
-        "kaggle datasets status someone/pawpipe-tiny",
+        "kaggle competitions submission-limits petfinder-pawpularity-score --json",
+        "kaggle datasets status someone/pawpipe-tiny --format json",
         "kaggle datasets create -p submissions/tiny/kaggle/dataset --dir-mode zip "
         "--ignore-patterns .snakemake_timestamp",
         "kaggle datasets version -p submissions/tiny/kaggle/dataset -m 'pawpipe tiny: CV RMSE",
+        "kaggle kernels status someone/pawpipe-tiny-inference    # and `kernels logs`: the session before the push",
         "kaggle kernels push -p submissions/tiny/kaggle/kernel",
         "kaggle kernels status someone/pawpipe-tiny-inference",
         "kaggle kernels logs someone/pawpipe-tiny-inference",
@@ -80,9 +84,11 @@ def test_publish_dry_run_prints_every_command_in_order(published_run):
         "'<version printed by kernels push>' -f submission.csv -m 'pawpipe tiny: CV RMSE blend",
         "kaggle competitions submissions -c petfinder-pawpularity-score --csv",
     ]
-    at = [out.find(step) for step in steps]
-    assert all(i >= 0 for i in at), [s for s, i in zip(steps, at, strict=True) if i < 0]
-    assert at == sorted(at)
+    at = 0
+    for step in steps:  # each after the one before
+        found = out.find(step, at)
+        assert found >= 0, f"not printed after the step before: {step}\n{out[at:][-3000:]}"
+        at = found + len(step)
     assert not (published_run / "submissions/tiny/leaderboard.csv").exists()
 
 
@@ -158,16 +164,18 @@ def test_a_failed_kernel_run_shows_its_log_and_submits_nothing(pipeline_run, tmp
     with FakeKaggle(tmp_path / "home", runner=failing_runner) as fake:
         for key, value in fake.env().items():
             monkeypatch.setenv(key, value)
-        with pytest.raises(RuntimeError, match="(?s)failed; the end of its log.*no kernel image is available"):
+        failed = r"(?s)version 1 failed \(error\); the end of its log.*no kernel image is available"
+        with pytest.raises(RuntimeError, match=failed):
             job = PublishJob(
                 cv_json=str(work / "models/tiny/cv.json"),
                 test_table=str(work / "data/tiny/test.csv"),
                 task=str(work / "models/tiny/task.json"),
                 leaderboard=str(work / "submissions/tiny/leaderboard.csv"),
+                state=str(work / "submissions/tiny/kaggle/publish.json"),
                 dataset_dir=str(work / "submissions/tiny/kaggle/dataset"),
                 kernel_dir=str(work / "submissions/tiny/kaggle/kernel"),
             )
-            poll = Poll(interval_s=0.1, dataset_minutes=1, kernel_minutes=1, score_minutes=1)
+            poll = Poll(**FAST_POLL)
             publish(job, Route("tiny", "petfinder-pawpularity-score", "notebook", None, poll, dry_run=False))
     assert "CreateCodeSubmission" not in fake.methods()
     assert not (work / "submissions/tiny/leaderboard.csv").exists()

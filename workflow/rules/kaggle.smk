@@ -103,6 +103,7 @@ rule publish:
         dry_run=is_kaggle_dry_run(),
         poll=config["kaggle"]["poll"],
         leaderboard=f"submissions/{KAGGLE_EXP}/leaderboard.csv",
+        state=f"submissions/{KAGGLE_EXP}/kaggle/publish.json",
     script:
         "../scripts/publish.py"
 
@@ -119,5 +120,6 @@ rule leaderboard:
         exp=KAGGLE_EXP,
         competition=config["kaggle"]["competition"],
         leaderboard=f"submissions/{KAGGLE_EXP}/leaderboard.csv",
+        poll=config["kaggle"]["poll"],
     script:
         "../scripts/leaderboard.py"

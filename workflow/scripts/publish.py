@@ -1,4 +1,5 @@
-from pawpipe.kaggle.publish import Poll, PublishJob, Route, publish
+from pawpipe.kaggle.poll import Poll
+from pawpipe.kaggle.publish import PublishJob, Route, publish
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
@@ -7,6 +8,7 @@ job = PublishJob(
     test_table=sm.input.table,
     task=sm.input.task,
     leaderboard=sm.params.leaderboard,
+    state=sm.params.state,
     dataset_dir=sm.input.get("dataset"),
     kernel_dir=sm.input.get("kernel"),
     submission=sm.input.get("submission"),
@@ -19,5 +21,5 @@ route = Route(
     poll=Poll(**sm.params.poll),
     dry_run=sm.params.dry_run,
 )
-with job_logging(sm.log[0]):
+with job_logging(sm.log[0], sm):
     publish(job, route)
