@@ -101,6 +101,27 @@ def test_cv_report_and_submission(pipeline_run):
     assert "CV RMSE for experiment 'tiny'" in table  # printed at the end of the run
     assert cv["image"] == {"size": 32, "resize": "crop", "max_aspect": 1.34}
     assert "images: 32 px crops, aspect kept up to 1.34:1" in table
+    # The precision each fold trained in (train.amp: auto is fp32 on a CPU), per fold and for the run.
+    assert [f["precision"] for f in cv["folds"]] == ["fp32", "fp32"] and cv["train_precision"] == "fp32"
+    assert "trained in fp32 (train.amp), every fold" in table
+
+
+def test_folds_trained_in_different_precisions_are_not_mixed_into_one_cv(pipeline_run, tmp_path):
+    """train.amp: auto lets the device decide (a runtime setting that reruns nothing): a fold retrained on
+    a bf16 GPU beside CPU folds is refused by the CV, naming the folds, instead of averaged in."""
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(pipeline_run, workdir, symlinks=True)
+    metrics = workdir / "models/tiny/fold1/metrics.csv"
+    table = pd.read_csv(metrics)
+    table["precision"] = "bf16"  # what the fold's training records on a GPU with native bf16
+    table.to_csv(metrics, index=False)
+    proc = run_snakemake(workdir, "--cores", "1", "models/tiny/cv.json", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "folds trained in different precisions (fp32: folds 0; bf16: folds 1)" in out, out[-3000:]
+    assert "pin train.amp" in out
 
 
 def test_complete_run_has_nothing_to_do(pipeline_run):

@@ -27,6 +27,7 @@ class CVJob:
     out_json: str
     out_oof: str
     task: str  # task.json
+    metrics_csvs: list[str] = ()  # each fold's metrics.csv: the precision each epoch trained in
     tuning_json: str | None = None
     selection_json: str | None = None
     image: dict | None = None  # the config's image block: size, resize, max_aspect
@@ -47,15 +48,42 @@ def selection_summary(path: str) -> dict:
     }
 
 
+def fold_precision(metrics_csv: str) -> str:
+    """The precision a fold trained in (`train.amp` on its device): bf16, fp16 or fp32; `fp32+bf16` for a
+    fold resumed on another device; `unknown` for a fold trained before it was recorded."""
+    column = read_csv(metrics_csv).get("precision")
+    return "unknown" if column is None else "+".join(dict.fromkeys(column.astype(str)))
+
+
 def fold_rows(job: CVJob) -> list[dict]:
-    """The per-fold table: rows, each head's score, the blend's weights and the kernel head's backend."""
+    """The per-fold table: rows, each head's score, the blend's weights, the kernel head's backend and the
+    precision the fold trained in."""
     rows = []
-    for blend_json, svr_json in zip(job.blend_jsons, job.svr_jsons, strict=True):
+    metrics = list(job.metrics_csvs) or [None] * len(job.blend_jsons)
+    for blend_json, svr_json, metrics_csv in zip(job.blend_jsons, job.svr_jsons, metrics, strict=True):
         s, svr = read_json(blend_json), read_json(svr_json)
         rows.append(
-            {"fold": s["fold"], "n": s["n_oof"], **s["scores"], "weights": s["weights"], "svr_backend": svr["backend"]}
-        )
+            {"fold": s["fold"], "n": s["n_oof"], **s["scores"], "weights": s["weights"], "svr_backend": svr["backend"],
+             "precision": fold_precision(metrics_csv) if metrics_csv else "unknown"}
+        )  # fmt: skip
     return sorted(rows, key=lambda r: r["fold"])
+
+
+def one_precision(exp: str, per_fold: list[dict]) -> str:
+    """The precision all folds trained in. With `train.amp: auto` the device decides it (bf16 on a recent
+    GPU, fp32 on a CPU) without rerunning anything, so folds trained on different machines are refused
+    here rather than averaged into one CV."""
+    by = {}
+    for r in per_fold:
+        by.setdefault(r["precision"], []).append(r["fold"])
+    if len(by) > 1:
+        found = "; ".join(f"{p}: folds {', '.join(map(str, f))}" for p, f in by.items())
+        raise ValueError(
+            f"experiment {exp}: its folds trained in different precisions ({found}), so their CV would mix two "
+            f"models. Retrain the odd folds on the device the others used (rerun with -R "
+            f"models/{exp}/fold<k>/best.pt), or pin train.amp (bf16, fp16 or off) and retrain every fold."
+        )
+    return next(iter(by))
 
 
 def baseline(oof: pd.DataFrame, folds: pd.DataFrame, task: Task) -> np.ndarray:
@@ -112,6 +140,7 @@ def cv_report(job: CVJob) -> dict:
             "baseline": f"predicting {baseline_label(task)}",
         },
         "svr_backends": sorted({r["svr_backend"] for r in per_fold}),
+        "train_precision": one_precision(job.exp, per_fold),
         "folds": per_fold,
     }
     if job.tuning_json:
@@ -144,6 +173,7 @@ def format_cv_table(report: dict) -> str:
     lines = [
         f"{head}; {direction})",
         *([describe_images(report["image"])] if report.get("image") else []),
+        *([f"trained in {report['train_precision']} (train.amp), every fold"] if report.get("train_precision") else []),
         f"{'fold':>6} {'rows':>6} " + " ".join(f"{h:>8}" for h in [*heads, "blend"]) + f" {weights:>6}  svr backend",
     ]
     for r in report["folds"]:

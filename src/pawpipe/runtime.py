@@ -57,6 +57,11 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[choose_amp(mode, capability)]
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """What a job computed in, as cv.json and metrics.csv record it: bf16, fp16 or fp32."""
+    return {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[dtype]
+
+
 def use_channels_last(setting: bool | str, device: torch.device) -> bool:
     """`channels_last: auto` is on for CUDA only; true or false apply on any device."""
     return device.type == "cuda" if setting == "auto" else bool(setting)

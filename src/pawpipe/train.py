@@ -42,6 +42,7 @@ from .runtime import (
     amp_dtype,
     autocast,
     explain_oom,
+    precision_name,
     predict,
     resolve_device,
     seed_everything,
@@ -463,9 +464,9 @@ def run_epoch(run: FoldRun, epoch: int) -> None:
     task = run.data.task
     improved = task.scorer.better(val, run.best_score)
     row = {"epoch": epoch + 1, **row, f"val_{task.metric}": val, "lr": s.scheduler.get_last_lr()[0]}
-    row.update(seconds=time.perf_counter() - t0, best=improved)
+    row.update(seconds=time.perf_counter() - t0, best=improved, precision=precision_name(s.amp))
     run.history.append(row)
-    run.tracker.log({k: v for k, v in row.items() if k != "best"})
+    run.tracker.log({k: v for k, v in row.items() if k not in ("best", "precision")})
     log.info(
         f"fold %d epoch %d/%d: train loss %.4f, val {task.scorer.label} %.4f%s, %.0f img/s%s",
         job.fold, epoch + 1, cfg.epochs, row["train_loss"], val, " (best)" if improved else "",

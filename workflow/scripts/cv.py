@@ -9,6 +9,7 @@ job = CVJob(
     oof_csvs=list(sm.input.oof),
     blend_jsons=list(sm.input.blend),
     svr_jsons=list(sm.input.svr),
+    metrics_csvs=list(sm.input.metrics),
     out_json=sm.output.cv,
     out_oof=sm.output.oof,
     task=sm.input.task,

@@ -23,6 +23,7 @@ def get_cv_input(wildcards):
         "oof": get_fold_files("blend_oof.csv", wildcards.exp),
         "blend": get_fold_files("blend.json", wildcards.exp),
         "svr": get_fold_files("svr.json", wildcards.exp),
+        "metrics": get_fold_files("metrics.csv", wildcards.exp),
         "folds": get_folds_csv(wildcards),
         "task": get_task_json(wildcards),
         **get_svr_search_input(wildcards),
