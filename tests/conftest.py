@@ -110,10 +110,13 @@ def pipeline_run(tmp_path_factory, tiny_config) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked gpu are skipped at collection where there is no CUDA device, so that their
-    fixtures (a packaged run, a trained fold) never run for a test that cannot."""
+    """The slurm tests first: they wait on the scheduler most of their time, so on several workers
+    (`-n 2 --dist loadscope`, the README's command) the other tests run meanwhile. Tests marked gpu are
+    skipped at collection where there is no CUDA device, so that their fixtures (a packaged run, a
+    trained fold) never run for a test that cannot."""
     import torch
 
+    items.sort(key=lambda item: "slurm" not in item.keywords)  # stable: the rest keep their order
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="marked gpu: needs a CUDA device, and this machine has none")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -81,5 +82,6 @@ def test_bad_input_stops_the_pipeline_before_anything_downstream(tmp_path, tiny_
     written = sorted(
         p.relative_to(workdir / "models/bad").as_posix() for p in (workdir / "models/bad").rglob("*") if p.is_file()
     )
-    assert written == ["logs/check_data.log"], written
+    assert written == ["logs/check_data.log", "logs/check_data.log.usage.json"], written  # the log and its cost
+    assert json.loads((workdir / "models/bad/logs/check_data.log.usage.json").read_text())["ok"] is False
     assert not (workdir / "submissions").exists()
