@@ -4,6 +4,7 @@ argument parser and dry-run (-n) in a finished copy of the demo."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -96,10 +97,19 @@ def cores_problem(cmd: str) -> str | None:
     return None
 
 
+def quick_start() -> list[str]:
+    """The lines of the README's quick start (between its `<!-- quick-start -->` markers), comments cut."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- quick-start -->\n```bash\n(.*?)```\n<!-- /quick-start -->", text, re.S)
+    assert block, "README.md has no quick start between <!-- quick-start --> markers"
+    return [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.split("#")[0].strip()]
+
+
 @pytest.fixture(scope="module")
 def demo_copy(tmp_path_factory) -> Path:
-    """A fresh copy of the repository (its tracked files) after the demo, shrunk to run in a minute:
-    experiment `demo` with four folds, so every path and target the docs name exists."""
+    """A fresh copy of the repository (its tracked files) after the README's quick start, run as written
+    on the demo shrunk to run in a minute: experiment `demo` with two folds, so every path and target the
+    docs name exists."""
     copy = tmp_path_factory.mktemp("clone") / "pawpipe"
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
@@ -114,11 +124,24 @@ def demo_copy(tmp_path_factory) -> Path:
             shutil.copy2(REPO / name, copy / name)
     cfg = load_config()  # the demo's own model and image size, so that every overlay applies as documented
     cfg["data"]["demo"].update(n_train=64, n_test=8)
-    cfg["folds"]["n_splits"] = 4
+    cfg["folds"]["n_splits"] = 2
     cfg["train"]["epochs"] = 1
     (copy / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    snakemake(copy, "snakemake --cores 2", check=True)
+    for cmd in quick_start():
+        if cmd.startswith("snakemake "):
+            snakemake(copy, cmd, check=True)
     return copy
+
+
+@pytest.mark.slow
+def test_the_quick_start_is_what_ci_and_the_tests_run(demo_copy):
+    """Its install line is the one CI runs (quietly); its snakemake commands ran, as written, in demo_copy."""
+    lines = quick_start()
+    ci = (REPO / ".ci" / "run").read_text().replace("pip install -q ", "pip install ")
+    installs = [line for line in lines if not line.startswith("snakemake ")]
+    assert installs and all(line in ci for line in installs), installs
+    assert [line for line in lines if line.startswith("snakemake ")], "the quick start runs nothing"
+    assert (demo_copy / "submissions/demo/submission.csv").is_file() and (demo_copy / "report.html").is_file()
 
 
 def snakemake(workdir: Path, cmd: str, check: bool = False) -> subprocess.CompletedProcess:
@@ -176,3 +199,54 @@ def test_the_config_page_lists_every_key_of_the_schema(tmp_path):
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     missing = [key for key, _ in schema_keys(schema) if f"| `{key}` |" not in text]
     assert not missing and len(schema_keys(schema)) > 100
+
+
+def declared_outputs(tmp_path: Path, *configfiles: str) -> dict[str, list[str]]:
+    """Every rule's declared outputs, as the workflow defines them for these config files: a Snakefile
+    that includes the real one and writes `workflow.rules` out once they are defined."""
+    (tmp_path / "workflow").symlink_to(REPO / "workflow")  # the Snakefile reads its rules beside itself
+    dump = tmp_path / "rules.json"
+    (tmp_path / "Snakefile").write_text(
+        f"include: {str(REPO / 'Snakefile')!r}\n"
+        "import json\n"
+        f"json.dump({{r.name: [str(o) for o in r.output] for r in workflow.rules}}, open({str(dump)!r}, 'w'))\n"
+    )
+    rules = {}
+    for configfile in configfiles:
+        work = tmp_path / Path(configfile).stem
+        shutil.copytree(REPO / "config", work / "config")
+        args = ["-n", "--cores", "1", "--configfile", "config/config.yaml", configfile] if configfile else ["-n"]
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"), "-d", str(work),
+                               *args], cwd=work, capture_output=True, text=True)  # fmt: skip
+        assert dump.exists(), proc.stdout[-2000:] + proc.stderr[-3000:]
+        rules.update(json.loads(dump.read_text()))
+        dump.unlink()
+    return rules
+
+
+def normalised(path: str) -> list[str]:
+    """A declared output as docs/outputs.md writes it: {exp}, fold{k}, {name}, {data.dir}; a wildcard
+    limited to a few literals (cache/{split,train|test}.npy) gives one path per literal."""
+    for found in re.finditer(r"\{\w+,([\w|]+)\}", path):
+        if "|" in found.group(1):
+            return [p for alt in found.group(1).split("|") for p in normalised(path.replace(found.group(0), alt))]
+    path = re.sub(r"\{fold,[^}]*\}", "{k}", path)
+    path = re.sub(r"\{extractor,[^}]*\}", "{name}", path)
+    path = re.sub(r"\{(\w+),[^}]*\}", r"{\1}", path)
+    path = re.sub(r"^data/[^/]+/", "{data.dir}/", path)
+    path = re.sub(r"^(models|submissions)/ensemble-[^/]+/", r"\1/ensemble-{name}/", path)
+    return [re.sub(r"^(models|submissions)/(?!ensemble-)[^/{]+/", r"\1/{exp}/", path)]  # a named experiment's
+
+
+@pytest.mark.slow
+def test_the_outputs_page_lists_every_artifact_a_rule_declares(tmp_path):
+    """docs/outputs.md names every output of every rule (the demo, the competition preset, a sweep with
+    its ensemble), so an artifact added without its line fails here."""
+    rules = declared_outputs(tmp_path, "", "config/petfinder.yaml", "config/variants/sweep.yaml")
+    assert {"download_data", "demo_data", "ensemble", "board", "train"} <= set(rules)
+    page = (REPO / "docs" / "outputs.md").read_text()
+    missing = sorted({f"{rule}: {p}" for rule, outs in rules.items() for o in outs for p in normalised(o)
+                      if f"`{p}`" not in page})  # fmt: skip
+    assert not missing, "docs/outputs.md lacks these artifacts:\n" + "\n".join(missing)
+    assert normalised("models/{exp,demo}/cache/{split,train|test}.npy") == [
+        "models/{exp}/cache/train.npy", "models/{exp}/cache/test.npy"]  # fmt: skip
