@@ -15,6 +15,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# The suite runs on two workers whose Snakemake jobs share the cores: OpenMP threads that spin while
+# they wait for work would take the cores from the other worker's jobs. Passive waiting changes no result.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def load_config() -> dict:

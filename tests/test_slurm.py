@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from conftest import REPO, load_config, make_workdir, run_snakemake, shrink
@@ -97,10 +98,10 @@ def cv_of(workdir: Path) -> dict:
 
 
 def sweep_of(cfg: dict) -> dict:
-    """A config of tests/test_sweep.py's grid on top of cfg; its point `tiny` is cfg itself."""
-    from test_sweep import sweep_config
+    """tests/test_sweep.py's 2 x 2 grid on top of cfg; its point `tiny` is cfg itself."""
+    from test_sweep import GRID
 
-    return {**copy.deepcopy(cfg), "sweep": sweep_config()["sweep"]}
+    return {**copy.deepcopy(cfg), "sweep": {"name": "t", "grid": GRID}}
 
 
 def without_sweep(workdir: Path) -> dict:
@@ -136,7 +137,7 @@ def test_cv_through_slurm_equals_the_local_run(slurm_run, pipeline_run):
 
 def test_folds_train_concurrently(slurm_run):
     ids = slurm_ids_of((slurm_run / "slurm.out").read_text(), "train")
-    assert len(ids) == 4  # 2 points x 2 folds, all queued at once
+    assert len(ids) == 8  # 4 points x 2 folds, all queued at once
     records = accounting(ids).values()
     spans = sorted((datetime.fromisoformat(s["Start"]), datetime.fromisoformat(s["End"])) for s in records)
     overlapping = [a for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
@@ -199,7 +200,7 @@ def test_cancelled_training_job_resumes_from_its_last_epoch(slurm_run, pipeline_
         make_workdir(workdir, cfg)
         for state in (workdir / "models/tiny").glob("fold*/state"):
             shutil.rmtree(state)
-    target = "models/tiny/cv.json"
+    target = "models/tiny/fold0/best.pt"  # fold 0's training, which is cancelled below
     run_snakemake(reference, "--cores", "2", target)  # uninterrupted, locally
 
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(cancelled), "--profile", PROFILE]
@@ -222,15 +223,25 @@ def test_cancelled_training_job_resumes_from_its_last_epoch(slurm_run, pipeline_
     train_log = (cancelled / "models/tiny/logs/train_fold0.log").read_text()
     resumed = re.search(r"resuming fold 0 from \S+ after epoch (\d+)", train_log)
     assert resumed and 1 <= int(resumed.group(1)) < cfg["train"]["epochs"]
-    assert cv_of(cancelled)["scores"] == cv_of(reference)["scores"]
+    # The resumed training ends exactly as the uninterrupted one: every epoch's loss and score, the weights.
+    metrics = [pd.read_csv(w / "models/tiny/fold0/metrics.csv") for w in (cancelled, reference)]
+    same = ["epoch", "train_loss", "val_rmse", "best", "precision"]
+    assert metrics[0]["epoch"].tolist() == list(range(1, cfg["train"]["epochs"] + 1))
+    assert metrics[0][same].equals(metrics[1][same]), (metrics[0][same], metrics[1][same])
+    weights = [torch.load(w / target, weights_only=True)["model"] for w in (cancelled, reference)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
 
 
 def test_a_sweep_runs_through_the_profile_as_one_dag(slurm_run):
     """Every point's jobs are SLURM jobs of one run: the shared stages once, every point's CV and the board."""
-    from test_sweep import NAMES
+    from test_sweep import NAMES_2X2
 
     out = (slurm_run / "slurm.out").read_text()
-    assert len(slurm_ids_of(out, "check_data")) == 1 and len(slurm_ids_of(out, "cache")) == 2  # train, test: shared
+    assert len(slurm_ids_of(out, "check_data")) == 1 and len(slurm_ids_of(out, "cache")) == 4  # 2 splits x 2 modes
+    assert len(slurm_ids_of(out, "folds")) == 2 and len(slurm_ids_of(out, "train")) == 8
     board = pd.read_csv(slurm_run / "models/board.csv")
-    assert sorted(board["exp"]) == sorted(NAMES) and sorted(board["rank"]) == [1, 2]
+    assert sorted(board["exp"]) == sorted(NAMES_2X2) and sorted(board["rank"]) == [1, 2, 3, 4]
+    assert board.loc[board["exp"] == "tiny_lr-0.004_resize-squash", "changed"].item() == (
+        'image.resize="squash"; train.lr=0.004'
+    )  # fmt: skip (in the config's order)
     assert (board["minutes"] > 0).all()  # each job's usage record, written inside its SLURM job

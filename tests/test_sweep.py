@@ -68,6 +68,10 @@ def sweep_config(**extra) -> dict:
 
 
 NAMES = ["tiny", "tiny_lr-0.004"]
+# Two settings x two values, one of them (the resize mode) shared upstream: the sweep of the plan below
+# and of the SLURM run (tests/test_slurm.py).
+GRID = {"train.lr": [2.0e-3, 4.0e-3], "image.resize": ["crop", "squash"]}
+NAMES_2X2 = ["tiny", "tiny_resize-squash", "tiny_lr-0.004", "tiny_lr-0.004_resize-squash"]
 
 
 @pytest.mark.slow
@@ -115,10 +119,11 @@ def test_a_sweep_runs_as_one_dag_survives_a_kill_and_the_board_ranks_it(tmp_path
 
 def test_a_sweep_point_gets_its_own_config_in_every_rule(tmp_path):
     """The dry run of a sweep plans each point's training with its own params."""
-    workdir = make_workdir(tmp_path / "plan", sweep_config())
+    workdir = make_workdir(tmp_path / "plan", sweep_config(sweep={"name": "t", "grid": GRID}))
     out = run_snakemake(workdir, "-n", "--cores", "1", "-p").stdout
-    assert out.count("rule check_data:") == 1 and out.count("rule cache:") == 2  # train and test, shared
-    assert out.count("rule train:") == 4 and out.count("rule experiment:") == 2
+    assert out.count("rule check_data:") == 1 and out.count("rule cache:") == 4  # 2 splits x 2 resize modes
+    assert out.count("rule folds:") == 2  # duplicates are found on the cached images: one split per mode
+    assert out.count("rule train:") == 8 and out.count("rule experiment:") == 4
 
 
 def test_wandb_groups_a_sweeps_runs_and_says_what_each_changes(monkeypatch):

@@ -20,7 +20,7 @@ python - "$work" "$local_s" "$slurm_s" <<'PY'
 import json, sys
 from pathlib import Path
 work, local_s, slurm_s = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-cv = [json.loads(next((work / name / "models").glob("*/cv.json")).read_text())["rmse"] for name in ("local", "slurm")]
+cv = [json.loads(next((work / name / "models").glob("*/cv.json")).read_text())["scores"] for name in ("local", "slurm")]
 print(f"local: {local_s} s   slurm: {slurm_s} s   slurm/local: {slurm_s / local_s:.2f}x")
 print(f"CV {'identical' if cv[0] == cv[1] else 'DIFFERENT'}: blend RMSE {cv[0]['blend']:.4f} local, {cv[1]['blend']:.4f} slurm")
 print(f"runs kept in {work}")

@@ -116,7 +116,7 @@ def svr_fallback_warning(config: dict, has_gpu: bool, has_cuml: bool) -> str | N
         return (
             "WARNING: a GPU is visible but cuML is not installed: svr.backend auto fits the SVRs with "
             "scikit-learn on the CPU (svr.threads cores per job). Install RAPIDS for GPU SVRs: "
-            "pip install -r requirements-gpu.txt (README, 'GPU machines')."
+            "pip install -r requirements-gpu.txt (docs/cluster.md, 'GPU machines')."
         )
     return None
 
