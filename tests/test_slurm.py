@@ -98,10 +98,10 @@ def cv_of(workdir: Path) -> dict:
 
 
 def sweep_of(cfg: dict) -> dict:
-    """tests/test_sweep.py's 2 x 2 grid on top of cfg; its point `tiny` is cfg itself."""
-    from test_sweep import GRID
+    """tests/test_sweep.py's two-point sweep on top of cfg; its point `tiny` is cfg itself."""
+    from test_sweep import sweep_config
 
-    return {**copy.deepcopy(cfg), "sweep": {"name": "t", "grid": GRID}}
+    return {**copy.deepcopy(cfg), "sweep": sweep_config()["sweep"]}
 
 
 def without_sweep(workdir: Path) -> dict:
@@ -137,7 +137,7 @@ def test_cv_through_slurm_equals_the_local_run(slurm_run, pipeline_run):
 
 def test_folds_train_concurrently(slurm_run):
     ids = slurm_ids_of((slurm_run / "slurm.out").read_text(), "train")
-    assert len(ids) == 8  # 4 points x 2 folds, all queued at once
+    assert len(ids) == 4  # 2 points x 2 folds, all queued at once
     records = accounting(ids).values()
     spans = sorted((datetime.fromisoformat(s["Start"]), datetime.fromisoformat(s["End"])) for s in records)
     overlapping = [a for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
@@ -234,14 +234,12 @@ def test_cancelled_training_job_resumes_from_its_last_epoch(slurm_run, pipeline_
 
 def test_a_sweep_runs_through_the_profile_as_one_dag(slurm_run):
     """Every point's jobs are SLURM jobs of one run: the shared stages once, every point's CV and the board."""
-    from test_sweep import NAMES_2X2
+    from test_sweep import NAMES
 
     out = (slurm_run / "slurm.out").read_text()
-    assert len(slurm_ids_of(out, "check_data")) == 1 and len(slurm_ids_of(out, "cache")) == 4  # 2 splits x 2 modes
-    assert len(slurm_ids_of(out, "folds")) == 2 and len(slurm_ids_of(out, "train")) == 8
+    assert len(slurm_ids_of(out, "check_data")) == 1 and len(slurm_ids_of(out, "cache")) == 2  # train, test: shared
+    assert len(slurm_ids_of(out, "folds")) == 1 and len(slurm_ids_of(out, "train")) == 4
     board = pd.read_csv(slurm_run / "models/board.csv")
-    assert sorted(board["exp"]) == sorted(NAMES_2X2) and sorted(board["rank"]) == [1, 2, 3, 4]
-    assert board.loc[board["exp"] == "tiny_lr-0.004_resize-squash", "changed"].item() == (
-        'image.resize="squash"; train.lr=0.004'
-    )  # fmt: skip (in the config's order)
+    assert sorted(board["exp"]) == sorted(NAMES) and sorted(board["rank"]) == [1, 2]
+    assert board.loc[board["exp"] == "tiny_lr-0.004", "changed"].item() == "train.lr=0.004"
     assert (board["minutes"] > 0).all()  # each job's usage record, written inside its SLURM job

@@ -68,10 +68,8 @@ def sweep_config(**extra) -> dict:
 
 
 NAMES = ["tiny", "tiny_lr-0.004"]
-# Two settings x two values, one of them (the resize mode) shared upstream: the sweep of the plan below
-# and of the SLURM run (tests/test_slurm.py).
+# Two settings x two values, one of them (the resize mode) shared upstream: the sweep of the plan below.
 GRID = {"train.lr": [2.0e-3, 4.0e-3], "image.resize": ["crop", "squash"]}
-NAMES_2X2 = ["tiny", "tiny_resize-squash", "tiny_lr-0.004", "tiny_lr-0.004_resize-squash"]
 
 
 @pytest.mark.slow
