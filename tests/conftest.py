@@ -201,6 +201,21 @@ def train_fold_0(prepared_train, out, epochs=3, tracker=None, finetune=None, hea
     return train_fold(job, model_args, train_config(cfg, epochs=epochs, batch_size=8, **how), resolved, tracker)
 
 
+def tiny_publish_job(work: Path):
+    """The PublishJob of the tiny run in `work`, as the publish rule would hand it over."""
+    from pawpipe.kaggle.publish import PublishJob
+
+    return PublishJob(
+        cv_json=str(work / "models/tiny/cv.json"),
+        test_table=str(work / "data/tiny/test.csv"),
+        task=str(work / "models/tiny/task.json"),
+        leaderboard=str(work / "submissions/tiny/leaderboard.csv"),
+        state=str(work / "submissions/tiny/kaggle/publish.json"),
+        dataset_dir=str(work / "submissions/tiny/kaggle/dataset"),
+        kernel_dir=str(work / "submissions/tiny/kaggle/kernel"),
+    )
+
+
 def copy_run(pipeline_run: Path, tmp_path: Path) -> Path:
     """A copy of the finished tiny run, without its Kaggle files: packaging and publishing write into it."""
     work = tmp_path / "run"

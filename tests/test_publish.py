@@ -15,11 +15,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, copy_run, run_snakemake
+from conftest import REPO, copy_run, run_snakemake, tiny_publish_job
 from fake_kaggle import FakeKaggle
 from pawpipe.kaggle.manifest import KERNEL_CODE, Manifest
 from pawpipe.kaggle.poll import Poll
-from pawpipe.kaggle.publish import PublishJob, Route, publish
+from pawpipe.kaggle.publish import Route, publish
 from pawpipe.kaggle.rehearse import blocked_modules, lay_out, run_kernel
 from pawpipe.task import Task
 
@@ -166,15 +166,7 @@ def test_a_failed_kernel_run_shows_its_log_and_submits_nothing(pipeline_run, tmp
             monkeypatch.setenv(key, value)
         failed = r"(?s)version 1 failed \(error\); the end of its log.*no kernel image is available"
         with pytest.raises(RuntimeError, match=failed):
-            job = PublishJob(
-                cv_json=str(work / "models/tiny/cv.json"),
-                test_table=str(work / "data/tiny/test.csv"),
-                task=str(work / "models/tiny/task.json"),
-                leaderboard=str(work / "submissions/tiny/leaderboard.csv"),
-                state=str(work / "submissions/tiny/kaggle/publish.json"),
-                dataset_dir=str(work / "submissions/tiny/kaggle/dataset"),
-                kernel_dir=str(work / "submissions/tiny/kaggle/kernel"),
-            )
+            job = tiny_publish_job(work)
             poll = Poll(**FAST_POLL)
             publish(job, Route("tiny", "petfinder-pawpularity-score", "notebook", None, poll, dry_run=False))
     assert "CreateCodeSubmission" not in fake.methods()

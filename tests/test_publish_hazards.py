@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import copy_run, run_snakemake
+from conftest import copy_run, run_snakemake, tiny_publish_job
 from fake_kaggle import FakeKaggle
 from pawpipe.kaggle.cli import KaggleError
 from pawpipe.kaggle.poll import Poll
-from pawpipe.kaggle.publish import PublishJob, Route, publish
+from pawpipe.kaggle.publish import Route, publish
 
 pytestmark = pytest.mark.slow
 KERNEL = "tester/pawpipe-tiny-inference"
@@ -42,18 +42,6 @@ def work(packaged, tmp_path) -> Path:
     dst = tmp_path / "work"
     shutil.copytree(packaged, dst, symlinks=True)
     return dst
-
-
-def job_of(work: Path) -> PublishJob:
-    return PublishJob(
-        cv_json=str(work / "models/tiny/cv.json"),
-        test_table=str(work / "data/tiny/test.csv"),
-        task=str(work / "models/tiny/task.json"),
-        leaderboard=str(work / "submissions/tiny/leaderboard.csv"),
-        state=str(work / "submissions/tiny/kaggle/publish.json"),
-        dataset_dir=str(work / "submissions/tiny/kaggle/dataset"),
-        kernel_dir=str(work / "submissions/tiny/kaggle/kernel"),
-    )
 
 
 def route(**poll) -> Route:
@@ -100,7 +88,7 @@ def test_a_bad_day_that_publish_rides_out(work, fake):
     fake.bad.stale_polls = 3
     fake.bad.forbidden_status = 3  # absent before the create, then processing while waited for
     fake.bad.fail = {"GetKernelSessionStatus": [503, "drop"], "ListSubmissions": [429], "GetDataset": [502]}
-    publish(job_of(work), route())
+    publish(tiny_publish_job(work), route())
 
     assert len(fake.bodies("CreateDataset")) == 1 and fake.uploads() == 1  # 403 read as absent: created once
     (submit,) = fake.bodies("CreateCodeSubmission")
@@ -123,7 +111,7 @@ def test_a_session_that_ended_between_two_polls_is_told_apart_by_its_log(work, f
     fake.runner = quick_runner(work, 0.0)
     fake.seed_kernel(KERNEL, {"submission.csv": stale_submission(work)}, "the previous version's log")
     fake.bad.stale_polls = 2
-    publish(job_of(work), route())
+    publish(tiny_publish_job(work), route())
     assert fake.bodies("CreateCodeSubmission")[0]["kernelVersion"] == 2
     assert steps(work)["running"]["seen"] == "finished already; its log is new"
     assert (work / "submissions/tiny/kaggle/output/submission.csv").read_bytes() != stale_submission(work)
@@ -133,7 +121,7 @@ def test_a_push_while_a_session_runs_is_refused(work, fake):
     fake.seed_kernel(KERNEL, {}, "")
     fake.kernels[KERNEL]["sessions"][0]["status"] = "RUNNING"
     with pytest.raises(KaggleError, match=f"kernel {KERNEL} has a session running .* could not be told apart"):
-        publish(job_of(work), route())
+        publish(tiny_publish_job(work), route())
     assert "SaveKernel" not in fake.methods() and steps(work)["dataset_ready"]  # the upload is kept
 
 
@@ -145,7 +133,7 @@ def test_dropped_sources_stop_publish_naming_them(work, fake, kind, why):
     ref = {"competition": "petfinder-pawpularity-score", "dataset": "tester/pawpipe-tiny"}[kind]
     fake.bad.invalid_sources = {kind: [ref]}
     with pytest.raises(KaggleError, match=rf"Kaggle dropped the {kind} source {ref} \({why}"):
-        publish(job_of(work), route())
+        publish(tiny_publish_job(work), route())
     after_push = fake.methods()[fake.methods().index("SaveKernel") :]
     assert "GetKernelSessionStatus" not in after_push  # no wait for a kernel that lacks its input
     assert "CreateCodeSubmission" not in fake.methods() and "pushed" not in steps(work)
@@ -155,21 +143,21 @@ def test_a_spent_daily_limit_stops_before_anything_goes_up(work, fake):
     fake.bad.limit_left = 0
     with pytest.raises(KaggleError, match=r"no submissions left today \(5 made today\).* resets at \d{4}-\d\d-\d\d "
                                           r"00:00 UTC, in \d+ h \d+ min\. Stopped before uploading"):  # fmt: skip
-        publish(job_of(work), route())
+        publish(tiny_publish_job(work), route())
     assert fake.uploads() == 0 and "StartBlobUpload" not in fake.methods()
 
 
 def test_a_failed_upload_stops_before_the_push_and_a_scoring_error_fails_with_kaggles_message(work, fake):
     fake.bad.fail_upload = {"fold0-best.pt"}
     with pytest.raises(KaggleError, match=r"the upload of fold0-best.pt failed .*Nothing was pushed"):
-        publish(job_of(work), route())
+        publish(tiny_publish_job(work), route())
     assert "SaveKernel" not in fake.methods()
     assert "fold0-best.pt" not in fake.datasets["tester/pawpipe-tiny"]["versions"][0]  # what Kaggle got
     # The rerun uploads a whole version (what Kaggle holds lacks a file), then the submission fails scoring.
     fake.bad.fail_upload = set()
     fake.bad.score_error = "Submission CSV Not Found: your notebook wrote no submission.csv on the hidden test set"
     with pytest.raises(KaggleError, match="Kaggle could not score submission 50000000 .*: Submission CSV Not Found"):
-        publish(job_of(work), route())
+        publish(tiny_publish_job(work), route())
     assert "fold0-best.pt" in fake.datasets["tester/pawpipe-tiny"]["versions"][-1]
     assert len(fake.bodies("SaveKernel")) == 1 and len(fake.bodies("CreateCodeSubmission")) == 1
     assert pd.read_csv(work / "submissions/tiny/leaderboard.csv")["status"].tolist() == ["error"]
@@ -188,7 +176,7 @@ publish(PublishJob(**job), Route("tiny", "petfinder-pawpularity-score", "noteboo
 
 
 def start(work: Path) -> subprocess.Popen:
-    job = json.dumps(vars(job_of(work)))
+    job = json.dumps(vars(tiny_publish_job(work)))
     return subprocess.Popen([sys.executable, "-c", DRIVER, job, json.dumps(POLL)], cwd=work, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
@@ -241,7 +229,7 @@ def test_a_wait_that_fails_past_its_cap_says_how_to_resume_and_the_rerun_continu
     fake.bad.fail = {"GetKernelSessionStatus": [503] * 3 + ["ok"] + [503] * POLL["max_failures"]}
     with pytest.raises(KaggleError, match=r"failed 4 times in a row .*rerun `snakemake publish .*` once it is fixed: "
                                           r"it continues after `pushed`"):  # fmt: skip
-        publish(job_of(work), route())
-    publish(job_of(work), route())
+        publish(tiny_publish_job(work), route())
+    publish(tiny_publish_job(work), route())
     assert fake.uploads() == 1 and len(fake.bodies("SaveKernel")) == 1
     assert steps(work)["scored"]["status"] == "complete"
