@@ -63,8 +63,65 @@ def train_config(cfg: dict, **overrides):
     return TrainConfig.from_params({**validated_config()["train"], **cfg["train"], **overrides}, seed=cfg["seed"])
 
 
+# The device the workflow tests run on, from the environment: auto (the default: whatever this machine
+# has, as a user's run gets), or forced, e.g. PAWPIPE_TEST_DEVICE=cpu PAWPIPE_TEST_SVR_BACKEND=sklearn
+# on a CUDA machine. Tests that assert a device, a precision or a backend take it from the config
+# they ran (expected_precision, expected_svr_backend), so they pass either way.
+TEST_DEVICE = os.environ.get("PAWPIPE_TEST_DEVICE", "auto")
+TEST_SVR_BACKEND = os.environ.get("PAWPIPE_TEST_SVR_BACKEND", "auto")
+REQUIRE_GPU = os.environ.get("PAWPIPE_REQUIRE_GPU") == "1"
+
+
+def expected_precision(cfg: dict) -> str:
+    """The precision a fold of `cfg` trains in on this machine (train.amp on train.device)."""
+    from pawpipe.runtime import amp_dtype, precision_name, resolve_device
+
+    return precision_name(amp_dtype(cfg["train"]["amp"], resolve_device(cfg["train"]["device"])))
+
+
+def expected_svr_backend(cfg: dict) -> str:
+    """The kernel head's backend a run of `cfg` uses on this machine (pawpipe.cluster.svr_backend)."""
+    from pawpipe import cluster
+
+    return cluster.svr_backend(
+        cfg["svr"]["backend"], cfg["train"]["device"], cluster.machine_has_gpu(), cluster.cuml_installed()
+    )
+
+
+def on_cuda(cfg: dict) -> bool:
+    """Whether jobs of `cfg` compute on a GPU here: their CSVs may then differ from a CPU's in the last digits."""
+    from pawpipe.runtime import resolve_device
+
+    return resolve_device(cfg["train"]["device"]).type == "cuda" or expected_svr_backend(cfg) == "cuml"
+
+
+def assert_same_csv(got: Path, expected: Path, exact: bool, atol: float = 1e-6) -> None:
+    """Two prediction CSVs: byte for byte where `exact` (every step on a CPU: the same arithmetic in the
+    same order), else the same rows and columns with numbers within `atol` (CUDA kernels, cuML and torch's
+    float64 on a GPU differ from a CPU's in the last digits)."""
+    if exact:
+        assert got.read_bytes() == expected.read_bytes(), f"{got} differs from {expected}"
+        return
+    a, b = pd.read_csv(got, dtype=str), pd.read_csv(expected, dtype=str)
+    assert list(a.columns) == list(b.columns) and a.iloc[:, 0].tolist() == b.iloc[:, 0].tolist()
+    for col in a.columns[1:]:
+        x, y = pd.to_numeric(a[col], errors="coerce"), pd.to_numeric(b[col], errors="coerce")
+        if x.isna().all():  # labels
+            assert a[col].tolist() == b[col].tolist(), col
+        else:
+            assert (x - y).abs().max() <= atol, col
+
+
+def cpu_only() -> bool:
+    """Whether nothing here computes on a GPU (the notebook's device: auto takes one where there is one)."""
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def shrink(config: dict, **overrides) -> dict:
-    """The demo config made small: fewer, smaller images, 2 folds, 2 epochs. Still learns the signal."""
+    """The demo config made small: fewer, smaller images, 2 folds, 2 epochs. Still learns the signal. It
+    runs on TEST_DEVICE with the TEST_SVR_BACKEND."""
     cfg = copy.deepcopy(config)
     cfg["exp"] = "tiny"
     cfg["data"]["dir"] = "data/tiny"
@@ -73,7 +130,8 @@ def shrink(config: dict, **overrides) -> dict:
     cfg["image"]["size"] = 32
     cfg["backbone"]["kwargs"] = dict(img_size=32, embed_dim=16, depths=[1, 1], num_heads=[1, 2])
     cfg["head"]["hidden"] = 32
-    cfg["train"].update(epochs=3, batch_size=16, lr=2e-3)
+    cfg["train"].update(epochs=3, batch_size=16, lr=2e-3, device=TEST_DEVICE)
+    cfg["svr"]["backend"] = TEST_SVR_BACKEND
     for key, value in overrides.items():
         cfg[key] = value
     return cfg
@@ -126,6 +184,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With PAWPIPE_REQUIRE_GPU=1 (a GPU machine's CI), a test marked gpu that skips (no CUDA device, no
+    cuML, one GPU where it needs two) fails instead, saying why it could not run."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_GPU and report.skipped and "gpu" in item.keywords:
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"PAWPIPE_REQUIRE_GPU=1, but this gpu test skipped: {reason}"
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -242,5 +312,5 @@ def run_packaged_kernel(workdir: Path, exp: str, tmp_path: Path, *snakemake_args
     out = tmp_path / "submission.csv"
     tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copy(kaggle_dir / "rehearsal/submission-mounted.csv", out)
-    assert out.read_bytes() == (kaggle_dir / "rehearsal/submission-classic.csv").read_bytes()
+    assert_same_csv(out, kaggle_dir / "rehearsal/submission-classic.csv", exact=cpu_only())
     return out

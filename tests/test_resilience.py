@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, make_workdir, run_snakemake
+from conftest import REPO, assert_same_csv, make_workdir, on_cuda, run_snakemake
 from pawpipe.demo import make_demo
 
 pytestmark = pytest.mark.slow
@@ -40,13 +40,17 @@ def test_killed_run_resumes_to_the_same_metrics_and_identical_submission(tmp_pat
     # Killed mid-training it resumes; killed after its last epoch it only publishes. Never from scratch.
     assert "resuming fold 0" in log or "already trained" in log, log
     assert "from scratch" not in log
+    # On a CPU the arithmetic is deterministic, so resumed equals uninterrupted exactly; CUDA kernels are
+    # not bitwise deterministic (atomics, autotuned algorithms), so on a GPU they agree within bf16 noise.
+    exact = not on_cuda(tiny_config)
     for k in range(2):
         a = pd.read_csv(pipeline_run / f"models/tiny/fold{k}/metrics.csv").drop(columns=TIMING)
         b = pd.read_csv(workdir / f"models/tiny/fold{k}/metrics.csv").drop(columns=TIMING)
-        pd.testing.assert_frame_equal(a, b, check_exact=True)
-    # Same config and seed, one run killed and resumed: byte-identical folds and submission.
-    for name in ("models/tiny/folds.csv", "submissions/tiny/submission.csv"):
-        assert (workdir / name).read_bytes() == (pipeline_run / name).read_bytes(), name
+        pd.testing.assert_frame_equal(a, b, check_exact=exact, rtol=0 if exact else 0.05)
+    # Same config and seed, one run killed and resumed: identical folds and (on a CPU) submission.
+    assert (workdir / "models/tiny/folds.csv").read_bytes() == (pipeline_run / "models/tiny/folds.csv").read_bytes()
+    name = "submissions/tiny/submission.csv"
+    assert_same_csv(workdir / name, pipeline_run / name, exact=exact, atol=1.0)
 
 
 @pytest.fixture(scope="module")

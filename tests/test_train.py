@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import cached_images, load_config
+from conftest import cached_images, load_config, train_fold_0
 from conftest import train_fold_0 as run
 from pawpipe import train as train_mod
 from pawpipe.config import resolve_model_args
@@ -19,6 +20,8 @@ TIMING = ["train_img_s", "seconds", "compile_s"]
 
 
 def test_resume_after_a_crash_mid_epoch_equals_an_uninterrupted_run(prepared_train, tmp_path, monkeypatch):
+    """On a CPU, where the arithmetic is deterministic: resumed equals uninterrupted bit for bit."""
+    run = functools.partial(train_fold_0, device="cpu")
     run(prepared_train, tmp_path / "a")
 
     calls = {"n": 0}
@@ -124,8 +127,10 @@ def test_keep_state_keeps_the_resume_state_and_a_rerun_still_trains_afresh(prepa
 
 def test_a_runtime_setting_changed_mid_run_still_resumes(prepared_train, tmp_path, monkeypatch, caplog):
     """Workers, validation batch and threads say how a fold trains, not what: a killed fold resumes
-    after they change, and ends exactly where an uninterrupted run with the old settings ends."""
+    after they change, and ends exactly where an uninterrupted run with the old settings ends (on a CPU,
+    whose arithmetic is deterministic)."""
     caplog.set_level(logging.INFO, logger="pawpipe")
+    run = functools.partial(train_fold_0, device="cpu")
     run(prepared_train, tmp_path / "a", epochs=2)
     original = train_mod.CachedImages.__getitem__
     calls = {"n": 0}

@@ -355,6 +355,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     result = {
         "device": name,
+        "device_type": b.device.type,  # cpu | cuda: what the figures (and the smoke test's checks) are of
         "date": datetime.date.today().isoformat(),
         "torch": torch.__version__,
         "timm": timm.__version__,
