@@ -17,6 +17,22 @@ def test_backend_choice(requested, cuml_ok, expected):
     assert choose_backend(requested, cuml_ok) == expected
 
 
+@pytest.mark.parametrize("requested", ["auto", "cuml", "sklearn"])
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
+@pytest.mark.parametrize("has_gpu", [True, False])
+def test_a_job_fits_with_cuml_exactly_where_its_rule_took_a_gpu(requested, device, has_gpu):
+    """The GPU slot and the backend come from one rule (cluster.svr_backend): with cuML installed, a job
+    that asked for no GPU (train.device: cpu, or no GPU visible) fits with scikit-learn, never on GPU 0
+    outside the cap; one that holds a slot fits with cuML."""
+    from pawpipe.cluster import gpus
+
+    config = {"train": {"device": device}, "embed": {"engine": "torch"}, "svr": {"backend": requested}}
+    slot = gpus(config, "svr", has_gpu=has_gpu, has_cuml=True)
+    assert (choose_backend(requested, True, gpu=slot > 0) == "cuml") == (slot == 1)
+    if device == "cpu" and requested == "auto":
+        assert slot == 0
+
+
 def test_explicit_cuml_without_cuml_fails_with_the_reason():
     with pytest.raises(RuntimeError, match="no CUDA device.*svr.backend: auto"):
         choose_backend("cuml", False, "no CUDA device")

@@ -36,6 +36,9 @@ class SVRConfig:
     features: dict
     select: dict
     grid: dict | None
+    # Whether the job holds a GPU slot (its rule's gpu resource, from cluster.svr_backend); None outside the
+    # workflow (the benchmark, a notebook): then this machine decides, by the same rule.
+    gpu: bool | None = None
 
 
 def cuml_status() -> tuple[bool, str]:
@@ -52,19 +55,20 @@ def cuml_status() -> tuple[bool, str]:
     return (n > 0), ("ok" if n > 0 else "no CUDA device")
 
 
-def choose_backend(requested: str, cuml_ok: bool, why: str = "") -> str:
-    """auto -> cuml when usable, else sklearn; an explicit cuml request fails loudly when it is not."""
-    if requested == "sklearn":
-        return "sklearn"
-    if requested == "cuml":
-        if not cuml_ok:
+def choose_backend(requested: str, cuml_ok: bool, why: str = "", gpu: bool | None = None) -> str:
+    """The backend a job fits with: cluster.svr_backend's choice for a job that holds a GPU slot (`gpu`)
+    or not, then what runs: an explicit cuml request fails loudly where cuML cannot run, auto falls back
+    to scikit-learn. `gpu` None (outside the workflow): cuML where it runs here."""
+    from .cluster import svr_backend
+
+    wanted = svr_backend(requested, "auto" if gpu is None else ("cuda" if gpu else "cpu"), True, True)
+    if wanted == "cuml" and not cuml_ok:
+        if requested == "cuml":
             raise RuntimeError(
                 f"svr.backend: cuml requested but {why}; install RAPIDS on a CUDA machine or set svr.backend: auto"
             )
-        return "cuml"
-    if requested == "auto":
-        return "cuml" if cuml_ok else "sklearn"
-    raise ValueError(f"svr.backend must be auto, cuml or sklearn, not {requested!r}")
+        return "sklearn"
+    return wanted
 
 
 def make_svr(backend: str, cfg: SVRConfig):
@@ -148,10 +152,15 @@ class SVRHead:
 
 
 def select_backend(cfg: SVRConfig, where: str) -> str:
-    ok, why = cuml_status() if cfg.backend != "sklearn" else (False, "not requested")
-    backend = choose_backend(cfg.backend, ok, why)
-    fallback = "" if backend == "cuml" or cfg.backend == "sklearn" else f"; cuML unavailable: {why}"
-    log.info("%s: SVR backend %s (requested %s%s)", where, backend, cfg.backend, fallback)
+    ok, why = cuml_status() if cfg.backend != "sklearn" and cfg.gpu is not False else (False, "not requested")
+    backend = choose_backend(cfg.backend, ok, why, cfg.gpu)
+    if backend == "cuml" or cfg.backend == "sklearn":
+        reason = ""
+    elif cfg.gpu is False:
+        reason = "; the job holds no GPU (train.device: cpu, or no GPU visible when the run started)"
+    else:
+        reason = f"; cuML unavailable: {why}"
+    log.info("%s: SVR backend %s (requested %s%s)", where, backend, cfg.backend, reason)
     return backend
 
 

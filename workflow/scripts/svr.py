@@ -6,7 +6,7 @@ from pawpipe.svr import SVRConfig, SVRJob, fit_fold
 from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821
-cfg = SVRConfig(**{**sm.params.svr, **job_runtime()["svr"], "threads": sm.threads})
+cfg = SVRConfig(**{**sm.params.svr, **job_runtime()["svr"], "threads": sm.threads, "gpu": sm.resources.gpu > 0})
 job = SVRJob(
     fold=sm.params.fold,
     folds_csv=sm.input.folds,

@@ -9,7 +9,7 @@ from pawpipe.task import Task
 from pawpipe.tune import tune_svr
 
 sm = snakemake  # noqa: F821
-cfg = SVRConfig(**{**sm.params.svr, **job_runtime()["svr"], "threads": sm.threads})
+cfg = SVRConfig(**{**sm.params.svr, **job_runtime()["svr"], "threads": sm.threads, "gpu": sm.resources.gpu > 0})
 experiments = cfg.features["experiments"]
 fold_inputs = [
     FeatureInputs.from_rule(sm.input, sm.params.extractors, experiments, k) for k in range(len(sm.input.embeddings))
