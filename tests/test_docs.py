@@ -250,3 +250,49 @@ def test_the_outputs_page_lists_every_artifact_a_rule_declares(tmp_path):
     assert not missing, "docs/outputs.md lacks these artifacts:\n" + "\n".join(missing)
     assert normalised("models/{exp,demo}/cache/{split,train|test}.npy") == [
         "models/{exp}/cache/train.npy", "models/{exp}/cache/test.npy"]  # fmt: skip
+
+
+OVERLAY_MARK = re.compile(r"<!--\s*overlay on:\s*([^;>]+?)\s*(?:;\s*as:\s*([^>]+?)\s*)?-->")
+YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
+
+
+def yaml_blocks() -> list[tuple[str, str, list[str], str | None]]:
+    """(where, block, the config files it goes on top of, the file it says it is) for every YAML block of
+    the README and the docs pages: each one is an overlay a user copies. The line before a block may say
+    what it goes on (`<!-- overlay on: config/petfinder.yaml; as: config/variants/cassava.yaml -->`);
+    without one it goes on config/config.yaml."""
+    found = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "config" / "README.md"]:
+        text = path.read_text()
+        for m in YAML_BLOCK.finditer(text):
+            before = text[: m.start()].rstrip().splitlines()[-1:] or [""]
+            mark = OVERLAY_MARK.search(before[0])
+            bases = [b.strip() for b in mark.group(1).split(",")] if mark else ["config/config.yaml"]
+            line = text[: m.start()].count("\n") + 1
+            found.append((f"{path.relative_to(REPO)}:{line}", m.group(1), bases, mark.group(2) if mark else None))
+    return found
+
+
+BLOCKS = yaml_blocks()
+
+
+def test_the_docs_show_overlays_to_check():
+    assert any("cassava" in block for _, block, _, _ in BLOCKS) and len(BLOCKS) >= 2
+
+
+@pytest.mark.parametrize("where, block, bases, same_as", BLOCKS, ids=[b[0] for b in BLOCKS])
+def test_every_documented_overlay_loads_and_validates(where, block, bases, same_as, tmp_path):
+    """A YAML block in the docs is an overlay a user copies: on the files it says it goes on, it passes the
+    schema and every check the workflow makes at load (the task, the feature sets, a sweep's points); a
+    block that says which variant file it is holds exactly that file's settings."""
+    from pawpipe.config import config_problems
+    from pawpipe.configfile import load_config as load
+    from pawpipe.sweep import expand
+
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(block)
+    config = load([REPO / b for b in bases if b != "config/config.yaml"] + [overlay])
+    assert config_problems(config) == [], where
+    assert expand(config), where
+    if same_as:
+        assert yaml.safe_load(block) == yaml.safe_load((REPO / same_as).read_text()), f"{where} differs from {same_as}"

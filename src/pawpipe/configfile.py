@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .config import REPO, SCHEMA, merge
+from .config import REPO, SCHEMA, merge, resolve_auto
 
 
 def load_config(overlays: list[str | Path] = (), base: str | Path = REPO / "config" / "config.yaml") -> dict:
@@ -20,6 +20,15 @@ def load_config(overlays: list[str | Path] = (), base: str | Path = REPO / "conf
     for path in [base, *overlays]:
         merge(config, yaml.safe_load(Path(path).read_text()) or {})
     validate(config, str(SCHEMA))
+    return resolve_auto(config)
+
+
+def base_order(path: str | Path, schema_path: str | Path = SCHEMA) -> dict:
+    """A config file as the workflow validates it (defaults added): the template of canonical key order."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    validate(config, str(schema_path))
     return config
 
 
