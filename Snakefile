@@ -12,14 +12,21 @@
 # Where every artifact lives, and which rule writes it: docs/outputs.md (the tests keep it complete).
 
 
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the library, from this checkout
+from pawpipe.config import load_schema, typed_overrides
 
 
 configfile: "config/config.yaml"
 
 
+# --config values typed as the schema says (Snakemake reads nested ones as strings), then validated.
+typed_overrides(config, workflow.config_settings.overwrite_config, load_schema())
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -73,3 +73,31 @@ def test_an_overlay_that_names_a_backbone_gets_that_models_own_shape(tmp_path):
     demo = validated_config()
     assert demo["backbone"]["name"] == "swin_micro_patch4_window4_64"
     assert backbone_shapes(demo) == timm_shapes("swin_micro_patch4_window4_64")
+
+
+def test_config_values_are_typed_as_the_schema_says():
+    """`--config 'train={epochs: 1}'` arrives from Snakemake as {'train': {'epochs': '1'}} (YAML's base
+    loader): each value is typed as the same text in an overlay file would be, but where the schema wants
+    the string (an `off` enum, an experiment named 123)."""
+    from pawpipe.config import load_schema, typed_overrides
+
+    config = validated_config()
+    overrides = {"train": {"epochs": "1", "amp": "off", "channels_last": "true", "grad_checkpointing": ["0", "1"]},
+                 "svr": {"gamma": "0.5", "grid": {"C": ["4", "20.5"], "epsilon": ["1"]}}, "exp": "123",
+                 "backbone": {"kwargs": {"drop_path_rate": "0.1"}}}  # fmt: skip
+    typed_overrides(config, overrides, load_schema())
+    assert (
+        config["train"]["epochs"] == 1 and config["train"]["amp"] == "off" and config["train"]["channels_last"] is True
+    )
+    assert (
+        config["train"]["grad_checkpointing"] == [0, 1] and config["train"]["lr"] == validated_config()["train"]["lr"]
+    )
+    assert config["svr"]["gamma"] == 0.5 and config["svr"]["grid"] == {"C": [4, 20.5], "epsilon": [1]}
+    assert config["exp"] == "123" and config["backbone"]["kwargs"] == {"drop_path_rate": 0.1}
+
+
+def test_a_config_value_that_fits_no_type_is_refused_with_the_overlay_advice():
+    from pawpipe.config import load_schema, typed_overrides
+
+    with pytest.raises(ValueError, match=r"--config: train\.epochs='five' does not fit.*--configfile"):
+        typed_overrides(validated_config(), {"train": {"epochs": "five"}}, load_schema())

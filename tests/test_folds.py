@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import demo_paths, pawpularity_task, validated_config
+from conftest import demo_paths, validated_config, write_task
 from pawpipe.folds import make_folds, sturges_bins
 
 
@@ -56,24 +56,22 @@ def test_impossible_fold_count_is_refused(k):
 def test_planted_near_duplicates_are_found_and_share_a_fold(tmp_path):
     from pawpipe.cache import ImageSpec, build_cache
     from pawpipe.demo import make_demo
-    from pawpipe.folds import folds_stage
+    from pawpipe.folds import FoldsJob, folds_stage
 
     make_demo(tmp_path / "d", n_train=120, n_test=2, seed=4, n_duplicates=10)
     train = pd.read_csv(tmp_path / "d" / "train.csv", dtype={"Id": str})
     spec = ImageSpec.from_config({**validated_config()["image"], "size": 64})
     ids = train["Id"].tolist()
     build_cache(ids, demo_paths(tmp_path / "d", "train", ids), "train", spec, tmp_path / "c.npy", tmp_path / "c.json")
-    folds = folds_stage(
+    job = FoldsJob(
         data_dir=str(tmp_path / "d"),
-        task=pawpularity_task(),
-        n_splits=5,
-        seed=0,
-        cache_npy=str(tmp_path / "c.npy"),
-        cache_index=str(tmp_path / "c.json"),
-        threshold=4,
+        task=write_task(tmp_path / "task.json"),
         out_folds=str(tmp_path / "folds.csv"),
         out_duplicates=str(tmp_path / "dups.csv"),
+        cache_npy=str(tmp_path / "c.npy"),
+        cache_index=str(tmp_path / "c.json"),
     )
+    folds = folds_stage(job, n_splits=5, seed=0, threshold=4)
     dups = pd.read_csv(tmp_path / "dups.csv", dtype={"Id": str})
     planted = set(train["Id"].iloc[-10:])  # make_demo appends the copies last
     assert planted <= set(dups["Id"]), "a planted duplicate was not found"

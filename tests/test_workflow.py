@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, load_config, make_workdir, run_snakemake, shrink
+from conftest import REPO, expected_precision, expected_svr_backend, load_config, make_workdir, run_snakemake, shrink
 from pawpipe.gpus import visible_gpus
 from test_config import CHANGED_HOW
 
@@ -79,7 +79,7 @@ def test_checkpoint_rebuilds_the_model_alone(pipeline_run):
     assert ckpt["val_score"] == pytest.approx(metrics["val_rmse"].min())
 
 
-def test_cv_report_and_submission(pipeline_run):
+def test_cv_report_and_submission(pipeline_run, tiny_config):
     cv = json.loads((pipeline_run / "models/tiny/cv.json").read_text())
     assert cv["n_oof"] == 120 and len(cv["folds"]) == 2
     oof = pd.read_csv(pipeline_run / "models/tiny/oof.csv")
@@ -87,7 +87,8 @@ def test_cv_report_and_submission(pipeline_run):
     for head in ("mlp", "svr", "blend", "blend_in_sample"):
         assert cv["scores"][head] == pytest.approx(np.sqrt(np.mean((oof[head] - target) ** 2)))
     assert "optimistic" in cv["notes"]["blend_in_sample"]
-    assert [f["svr_backend"] for f in cv["folds"]] == ["sklearn", "sklearn"]  # which backend fitted each fold
+    backend = expected_svr_backend(tiny_config)  # svr.backend on train.device, as this machine resolves them
+    assert [f["svr_backend"] for f in cv["folds"]] == [backend, backend]  # which backend fitted each fold
     # The demo's score depends on what the images show: the blend must beat the mean predictor.
     assert cv["scores"]["blend"] < cv["scores"]["baseline"]
     # Every component is listed: each head, the SVR on each feature set alone, the blend.
@@ -101,9 +102,11 @@ def test_cv_report_and_submission(pipeline_run):
     assert "CV RMSE for experiment 'tiny'" in table  # printed at the end of the run
     assert cv["image"] == {"size": 32, "resize": "crop", "max_aspect": 1.34}
     assert "images: 32 px crops, aspect kept up to 1.34:1" in table
-    # The precision each fold trained in (train.amp: auto is fp32 on a CPU), per fold and for the run.
-    assert [f["precision"] for f in cv["folds"]] == ["fp32", "fp32"] and cv["train_precision"] == "fp32"
-    assert "trained in fp32 (train.amp), every fold" in table
+    # The precision each fold trained in (train.amp: auto is fp32 on a CPU, bf16 on a recent GPU), per fold
+    # and for the run.
+    precision = expected_precision(tiny_config)
+    assert [f["precision"] for f in cv["folds"]] == [precision] * 2 and cv["train_precision"] == precision
+    assert f"trained in {precision} (train.amp), every fold" in table
 
 
 def test_folds_trained_in_different_precisions_are_not_mixed_into_one_cv(pipeline_run, tmp_path):
@@ -113,20 +116,32 @@ def test_folds_trained_in_different_precisions_are_not_mixed_into_one_cv(pipelin
 
     workdir = tmp_path / "run"
     shutil.copytree(pipeline_run, workdir, symlinks=True)
+    here = pd.read_csv(workdir / "models/tiny/fold0/metrics.csv")["precision"].iloc[0]
+    other = "fp32" if here != "fp32" else "bf16"  # what the fold records on another kind of device
     metrics = workdir / "models/tiny/fold1/metrics.csv"
     table = pd.read_csv(metrics)
-    table["precision"] = "bf16"  # what the fold's training records on a GPU with native bf16
+    table["precision"] = other
     table.to_csv(metrics, index=False)
     proc = run_snakemake(workdir, "--cores", "1", "models/tiny/cv.json", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "folds trained in different precisions (fp32: folds 0; bf16: folds 1)" in out, out[-3000:]
+    assert f"folds trained in different precisions ({here}: folds 0; {other}: folds 1)" in out, out[-3000:]
     assert "pin train.amp" in out
 
 
 def test_complete_run_has_nothing_to_do(pipeline_run):
     proc = run_snakemake(pipeline_run, "-n", "--cores", "2")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("how", ["overlay alone", "--config"])
+def test_a_runtime_setting_given_any_way_leaves_nothing_to_do(pipeline_run, how):
+    """An overlay given alone is read before config/config.yaml, and --config values come last: their
+    keys arrive in another order, which must not change any rule's params (they are put in one order)."""
+    (pipeline_run / "workers.yaml").write_text("train:\n  num_workers: 1\nsvr:\n  threads: 2\n")
+    args = ["--configfile", "workers.yaml"] if how == "overlay alone" else ["--config", "train={num_workers: 1}"]
+    proc = run_snakemake(pipeline_run, "-n", "--cores", "2", *args)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
 
 
 @pytest.mark.parametrize("key", sorted(CHANGED_HOW))

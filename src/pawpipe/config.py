@@ -54,6 +54,21 @@ def split_config(config: dict[str, Any], schema: dict[str, Any]) -> tuple[dict[s
     return what, how
 
 
+def canonical(value: Any, template: Any = None, schema: dict[str, Any] | None = None) -> Any:
+    """`value` (a config, or a block of one) with every mapping's keys in one order, whatever order the
+    config files and the command line gave them: the template's (the base config/config.yaml, validated),
+    then the schema's, then alphabetical. Rules compare their params as ordered mappings, so without this
+    an overlay that sets an already-set key in another order, or only a runtime key, reruns every rule
+    that reads a whole block. Lists keep their order (it is part of their value)."""
+    if not isinstance(value, dict):
+        return value
+    template = template if isinstance(template, dict) else {}
+    props = (schema or {}).get("properties") or {}
+    order = {k: i for i, k in enumerate([*template, *(k for k in props if k not in template)])}
+    keys = sorted(value, key=lambda k: (order.get(k, len(order)), k))
+    return {k: canonical(value[k], template.get(k), props.get(k)) for k in keys}
+
+
 def merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Merge `new` into `base` key by key, as Snakemake merges a --configfile overlay."""
     for key, value in new.items():
@@ -62,6 +77,64 @@ def merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         else:
             base[key] = value
     return base
+
+
+def schema_at(schema: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The schema of the key at `path` (nested keys), or None where the schema does not describe it."""
+    node = schema
+    for key in path:
+        node = (node.get("properties") or {}).get(key)
+        if node is None:
+            return None
+    return node
+
+
+def typed_overrides(config: dict[str, Any], overrides: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Type the values of `--config` as the schema expects, in place in `config`. Snakemake reads a nested
+    `--config 'train={epochs: 1}'` with YAML's base loader, so every value inside arrives as a string;
+    each is read again as YAML reads a config file (the same text in an overlay gives the same value),
+    except where the schema wants the string itself. A value that fits its key neither way is refused,
+    naming the key, with the overlay file that takes any value as advice."""
+    import jsonschema
+    import yaml
+
+    def fits(value, sub) -> bool:
+        return sub is None or jsonschema.Draft202012Validator(sub).is_valid(value)
+
+    def typed(value, sub):
+        if isinstance(value, dict):
+            return {k: typed(v, schema_at(sub, (k,)) if sub else None) for k, v in value.items()}
+        if isinstance(value, list):
+            items = sub.get("items") if sub and isinstance(sub.get("items"), dict) else None
+            return [typed(v, items) for v in value]
+        if not isinstance(value, str) or (fits(value, sub) and sub is not None):
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if fits(parsed, sub) or sub is None else value
+
+    for key, value in overrides.items():
+        sub = schema_at(schema, (key,))
+        config[key] = (
+            typed(value, sub) if not isinstance(value, dict) else merge(config.get(key, {}), typed(value, sub))
+        )
+        bad = [
+            (".".join((key, *p)), v) for p, v in _leaves(typed(value, sub)) if not fits(v, schema_at(schema, (key, *p)))
+        ]
+        if bad:
+            where, v = bad[0]
+            raise ValueError(
+                f"--config: {where}={v!r} does not fit that key (config/README.md says what it takes); for values "
+                f"YAML must type, write them in an overlay file: snakemake --configfile config/config.yaml my.yaml"
+            )
+
+
+def _leaves(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, (*prefix, k))]
+    return [(prefix, value)]
 
 
 def export_runtime(how: dict[str, Any]) -> None:
@@ -124,6 +197,15 @@ def resolve_model_args(
         "meta_dim": len(features) if head.get("metadata") else 0,
         "image_size": int(image_size),
     }
+
+
+def resolve_auto(config: dict[str, Any]) -> dict[str, Any]:
+    """The config's `auto` values that follow from other keys, resolved in place once it is validated
+    (so that rules see, and rerun on, what is used): svr.features.metadata follows task.features."""
+    features = config["svr"]["features"]
+    if features["metadata"] == "auto":
+        features["metadata"] = bool(config["task"]["features"])
+    return config
 
 
 def feature_problems(config: dict[str, Any]) -> list[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -48,18 +49,20 @@ def make_folds(
     return pd.DataFrame({"Id": train["Id"].to_numpy(), target: train[target].to_numpy(), "group": groups, "fold": fold})
 
 
-def folds_stage(
-    *,
-    data_dir: str,
-    task: Task,
-    n_splits: int,
-    seed: int,
-    cache_npy: str | None,
-    cache_index: str | None,
-    threshold: int,
-    out_folds: str,
-    out_duplicates: str,
-) -> pd.DataFrame:
+@dataclass(frozen=True)
+class FoldsJob:
+    """The folds rule's inputs (the data, the resolved task, the image cache where near-duplicates are
+    grouped) and outputs."""
+
+    data_dir: str
+    task: str  # task.json
+    out_folds: str
+    out_duplicates: str
+    cache_npy: str | None = None
+    cache_index: str | None = None
+
+
+def folds_stage(job: FoldsJob, n_splits: int, seed: int, threshold: int) -> pd.DataFrame:
     """The folds rule: optional near-duplicate grouping from the image cache (each image's whole cached
     frame), then the split."""
     from .cache import open_cache
@@ -68,10 +71,11 @@ def folds_stage(
     from .io import write_csv
     from .logs import log
 
-    train, _ = load_tables(data_dir, task, check_images=False)
+    task = Task.load(job.task)
+    train, _ = load_tables(job.data_dir, task, check_images=False)
     groups, dups = None, pd.DataFrame(columns=["group", "Id", task.target, "max_distance"])
-    if cache_npy:
-        images = open_cache(cache_npy, cache_index)
+    if job.cache_npy:
+        images = open_cache(job.cache_npy, job.cache_index)
         codes = hashes(images.whole(i) for i in range(len(images)))
         groups = duplicate_groups(codes, threshold)
         dups = describe_groups(train["Id"].tolist(), train[task.target], groups, codes)
@@ -82,7 +86,7 @@ def folds_stage(
             len(dups),
         )
     folds = make_folds(train, n_splits, seed, groups, task)
-    write_csv(dups, out_duplicates)
-    write_csv(folds, out_folds)
+    write_csv(dups, job.out_duplicates)
+    write_csv(folds, job.out_folds)
     log.info("folds: %s rows per fold", folds["fold"].value_counts().sort_index().tolist())
     return folds

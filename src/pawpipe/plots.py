@@ -8,6 +8,8 @@ ROC curve (binary) or the reliability of the most probable class (multiclass).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers
@@ -131,23 +133,29 @@ def cv_table(cv: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def make_report_files(
-    *,
-    cv_json: str,
-    oof_csv: str,
-    metrics_csvs: list[str],
-    folds: list[int],
-    task: str,
-    out_scores: str,
-    out_oof: str,
-    out_curve: str,
-    out_curves: str,
-    out_table: str,
-) -> None:
-    cv, task = read_json(cv_json), Task.load(task)
-    oof = read_csv(oof_csv)
-    score_by_fold(cv, out_scores)
-    oof_figure(oof, task, out_oof)
-    curve_figure(oof, task, out_curve)
-    training_curves({k: pd.read_csv(p) for k, p in zip(folds, metrics_csvs, strict=True)}, task.metric, out_curves)
-    write_csv(cv_table(cv), out_table)
+@dataclass(frozen=True)
+class PlotsJob:
+    """The plots rule's inputs (cv.json, oof.csv, each fold's metrics.csv in the order of `folds`) and
+    the figures and table it writes."""
+
+    cv_json: str
+    oof_csv: str
+    metrics_csvs: list[str]
+    folds: list[int]
+    task: str  # task.json
+    out_scores: str
+    out_oof: str
+    out_curve: str
+    out_curves: str
+    out_table: str
+
+
+def make_report_files(job: PlotsJob) -> None:
+    cv, task = read_json(job.cv_json), Task.load(job.task)
+    oof = read_csv(job.oof_csv)
+    score_by_fold(cv, job.out_scores)
+    oof_figure(oof, task, job.out_oof)
+    curve_figure(oof, task, job.out_curve)
+    metrics = {k: pd.read_csv(p) for k, p in zip(job.folds, job.metrics_csvs, strict=True)}
+    training_curves(metrics, task.metric, job.out_curves)
+    write_csv(cv_table(cv), job.out_table)

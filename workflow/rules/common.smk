@@ -4,10 +4,9 @@ import re
 import sys
 from pathlib import Path
 
-# Jobs import the library from this checkout, so it also works inside conda envs that do not
-# install it (envs/rapids.yaml) and on cluster nodes.
+# Jobs import the library from this checkout (the Snakefile puts it first on sys.path), so it also
+# works inside conda envs that do not install it (envs/rapids.yaml) and on cluster nodes.
 SRC = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC)
 # PYTHONPATH is optional, so it is not listed under `envvars:` (that would make it mandatory).
 _inherited = [p for p in os.environ.copy().get("PYTHONPATH", "").split(os.pathsep) if p]
 os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *_inherited]))
@@ -29,8 +28,11 @@ TORCH_ENV = "../../envs/torch.yaml"
 RAPIDS_ENV = "../../envs/rapids.yaml"
 
 from pawpipe import cluster, sweep
+from pawpipe.configfile import base_order
 from pawpipe.config import (
+    canonical,
     config_problems,
+    resolve_auto,
     export_configfiles,
     export_runtime,
     export_sweep,
@@ -45,6 +47,14 @@ from pawpipe.task import Task
 # environment, so changing it reruns nothing and never invalidates a resume state.
 SCHEMA_FILE = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 SCHEMA = load_schema(SCHEMA_FILE)
+resolve_auto(config)
+# One key order for every experiment's config, whatever order the files and --config gave: the base
+# config file's (as validated), then the schema's; params then change only when a value does.
+_base = Path("config/config.yaml")
+TEMPLATE = base_order(_base, SCHEMA_FILE) if _base.is_file() else {}
+_ordered = canonical(config, TEMPLATE, SCHEMA)
+config.clear()
+config.update(_ordered)
 WHAT, HOW = split_config(config, SCHEMA)
 export_runtime(HOW)
 export_configfiles(workflow.overwrite_configfiles)
@@ -57,7 +67,12 @@ if _problems:
 # One experiment, or every point of the config's sweep (pawpipe.sweep), all in one DAG. Points share
 # the data check, the folds, the image cache and extractor features where those cannot differ: each
 # is built once, by the first experiment with its key (OWNERS), and read by the others from there.
-EXPERIMENTS = sweep.expand(config, lambda point: validate(point, str(SCHEMA_FILE)))
+EXPERIMENTS = {
+    name: canonical(point, TEMPLATE, SCHEMA)
+    for name, point in sweep.expand(
+        config, lambda point: resolve_auto(validate(point, str(SCHEMA_FILE)) or point)
+    ).items()
+}
 for _name, _point in EXPERIMENTS.items():
     if config_problems(_point):
         raise ValueError(f"config: sweep point {_name}: " + "; ".join(config_problems(_point)))

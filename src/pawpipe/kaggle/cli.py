@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import rerun_command
@@ -139,30 +140,33 @@ def submission_message(exp: str, cv: dict) -> str:
     return f"pawpipe {exp}: CV {label} blend {s['blend']:.4f} ({heads}, {cv['n_folds']} folds)"
 
 
-def submit(
-    *,
-    submission: str,
-    test_table: str,
-    task: str,
-    cv_json: str,
-    exp: str,
-    competition: str = COMPETITION,
-    message: str | None = None,
-    dry_run: bool = False,
-    route: str = "file",
-) -> str:
+@dataclass(frozen=True)
+class SubmitJob:
+    """The submit rule's inputs (the submission, the test table, task.json, cv.json) and what it submits to."""
+
+    submission: str
+    test_table: str
+    task: str
+    cv_json: str
+    exp: str
+    competition: str = COMPETITION
+    route: str = "file"
+
+
+def submit(job: SubmitJob, message: str | None = None, dry_run: bool = False) -> str:
     """Check the submission again, then `kaggle competitions submit` it (or print the command).
 
     Only for competitions that take uploaded files (kaggle.route: file); a code competition scores a
     notebook instead (pawpipe.kaggle.publish)."""
-    if route != "file":
+    if job.route != "file":
         raise KaggleError(
-            f"{competition} takes submissions only from notebooks (kaggle.route: {route}), and refuses an uploaded "
-            f"CSV: run `{rerun_command('publish', '1')}` (package, upload, run the notebook, submit its output). For a "
-            f"competition that takes files, set kaggle.route: file"
+            f"{job.competition} takes submissions only from notebooks (kaggle.route: {job.route}), and refuses an "
+            f"uploaded CSV: run `{rerun_command('publish', '1')}` (package, upload, run the notebook, submit its "
+            f"output). For a competition that takes files, set kaggle.route: file"
         )
-    check_submission_file(submission, test_table, Task.load(task))
-    message = message or submission_message(exp, read_json(cv_json))
-    out = run_kaggle(["competitions", "submit", "-c", competition, "-f", submission, "-m", message], dry_run=dry_run)
+    check_submission_file(job.submission, job.test_table, Task.load(job.task))
+    message = message or submission_message(job.exp, read_json(job.cv_json))
+    args = ["competitions", "submit", "-c", job.competition, "-f", job.submission, "-m", message]
+    out = run_kaggle(args, dry_run=dry_run)
     print(out if not dry_run else f"dry run; would run:\n{out}")
     return out
