@@ -64,6 +64,15 @@ mysql -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db;
           CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'pawpipe';
           GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;"
 
+# The configs this script writes replace the machine's own (kept in $RUN, put back by slurm-down.sh):
+# a slurm.conf left naming a controller that is gone would make every SLURM client, and snakemake's
+# SLURM plugin at each start, wait ~10 s for it.
+for conf in slurm.conf slurmdbd.conf; do
+  if [ ! -e "$RUN/$conf.orig" ] && [ ! -e "$RUN/$conf.none" ]; then
+    if [ -e "/etc/slurm/$conf" ]; then cp -p "/etc/slurm/$conf" "$RUN/$conf.orig"; else touch "$RUN/$conf.none"; fi
+  fi
+done
+
 cat >/etc/slurm/slurmdbd.conf <<CONF
 AuthType=auth/munge
 DbdHost=localhost
