@@ -19,7 +19,8 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the library, from this checkout
-from pawpipe.config import load_schema, typed_overrides
+from pawpipe.config import load_schema
+from pawpipe.configfile import typed_overrides
 
 
 configfile: "config/config.yaml"

@@ -41,6 +41,13 @@ def pawpularity_task(**changes):
     return dataclasses.replace(task, columns=["Pawpularity"], submission="value", **changes)
 
 
+def task_of(kind: str, **fields):
+    """A resolved task of another type, on the demo's columns (`fields` set what the type needs)."""
+    from pawpipe.task import Task
+
+    return Task.load({**pawpularity_task().to_dict(), "type": kind, **fields})
+
+
 def write_task(path: Path, task=None) -> str:
     """A task.json (Pawpularity's unless given), as check_data writes it; returns its path."""
     from pawpipe.io import write_json
@@ -51,7 +58,7 @@ def write_task(path: Path, task=None) -> str:
 
 def svr_config(**overrides):
     """The SVR settings of the validated demo config (scikit-learn), with overrides."""
-    from pawpipe.svr import SVRConfig
+    from pawpipe.heads.backend import SVRConfig
 
     return SVRConfig(**{**validated_config()["svr"], "backend": "sklearn", **overrides})
 
@@ -80,12 +87,12 @@ def expected_precision(cfg: dict) -> str:
 
 
 def expected_svr_backend(cfg: dict) -> str:
-    """The kernel head's backend a run of `cfg` uses on this machine (pawpipe.cluster.svr_backend)."""
+    """The kernel head's backend a run of `cfg` uses on this machine (pawpipe.heads.backend.svr_backend)."""
     from pawpipe import cluster
+    from pawpipe.heads.backend import svr_backend
 
-    return cluster.svr_backend(
-        cfg["svr"]["backend"], cfg["train"]["device"], cluster.machine_has_gpu(), cluster.cuml_installed()
-    )
+    gpu = cluster.device_gpus(cfg["train"]["device"], cluster.machine_has_gpu()) > 0
+    return svr_backend(cfg["svr"]["backend"], gpu, cluster.cuml_installed())
 
 
 def on_cuda(cfg: dict) -> bool:
@@ -194,6 +201,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if REQUIRE_GPU and report.skipped and "gpu" in item.keywords:
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
         report.outcome = "failed"
         report.longrepr = f"PAWPIPE_REQUIRE_GPU=1, but this gpu test skipped: {reason}"
 
@@ -225,7 +233,7 @@ def prepared_train(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     make_demo(root / "data", 48, 2, seed=0)
     table = pd.read_csv(root / "data" / "train.csv", dtype={"Id": str})
-    write_csv(make_folds(table, 2, seed=0), root / "folds.csv")
+    write_csv(make_folds(table, 2, seed=0, task=pawpularity_task()), root / "folds.csv")
     spec = ImageSpec.from_config({**validated_config()["image"], "size": 32})
     ids = table["Id"].tolist()
     build_cache(ids, demo_paths(root / "data", "train", ids), "train", spec, root / "train.npy", root / "train.json")

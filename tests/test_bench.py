@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pawpipe.bench import run as bench
-from pawpipe.svr import cuml_status
+from pawpipe.heads.backend import cuml_status
 
 pytestmark = pytest.mark.slow  # times real models, a minute or so
 
@@ -51,7 +51,7 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     assert heads["scikit-learn SVR"]["fit_vs_sklearn"] == 1.0
     ok, why = cuml_status()
     assert heads["cuML SVR"]["fit_s"] > 0 if ok else heads["cuML SVR"]["missing"] == why
-    assert heads[mlp]["fit_s"] > 0 and 5 < heads[mlp]["rmse"] < 40
+    assert heads[mlp]["fit_s"] > 0 and 5 < heads[mlp]["held_out_rmse"] < 40
 
 
 def test_the_gpu_suite_starts_in_smoke_mode_and_renders_its_targets(tmp_path, capsys):

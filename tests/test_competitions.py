@@ -1,9 +1,11 @@
-"""Competitions unlike Pawpularity, each run end to end from a config overlay alone: a multiclass one
-(a pattern for the image files, PNGs, no test.csv, one probability column per class, log loss), a
-binary one (ISIC-like tables, a path column, TIFF images, tabular columns, ROC AUC), and real images
-(scikit-learn's handwritten digits) through the multiclass overlay. Each goes through folds, both
-heads, the blend, the CV in the task's metric, the figures, the submission, the Kaggle package and
-the notebook's rehearsal in Kaggle's conditions."""
+"""Competitions unlike Pawpularity, each run end to end from a config overlay alone, each in its own
+layout: a binary one (ISIC-like tables, a path column, TIFF images, tabular columns, ROC AUC); real
+images (scikit-learn's handwritten digits) as a multiclass one (PNGs by a pattern, no test.csv, a
+probability per class, log loss), as a multi-label one (RANZCR's 0/1 columns, mean column-wise ROC
+AUC) and as a multi-target one (value columns, a path column, weighted R²); a generated multi-label one
+in Plant Pathology's layout (space-separated labels, mean F1) and a soft-label one in HMS's (vote
+shares, KL divergence). Each goes through folds, every head, the blend, the CV in the task's metric, the
+figures, the submission, the Kaggle package and the notebook's rehearsal in Kaggle's conditions."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from pawpipe.metrics import get_metric
 pytestmark = pytest.mark.slow
 
 
-def competition_run(tmp_path_factory, *variants: str, learn: bool = False, **demo) -> Path:
+def competition_run(tmp_path_factory, *variants: str, learn: bool = False, heads=None, **demo) -> Path:
     """The shrunk demo config with the variants' overlays merged in (as --configfile does), run with its
     Kaggle rehearsal. `learn`: the demo's own micro Swin at 32 px for 6 epochs, not the test's smaller one."""
     cfg = shrink(load_config())
@@ -32,6 +34,8 @@ def competition_run(tmp_path_factory, *variants: str, learn: bool = False, **dem
         cfg["train"].update(epochs=6, lr=1e-3)
     for variant in variants:
         merge(cfg, yaml.safe_load((REPO / "config" / "variants" / f"{variant}.yaml").read_text()))
+    if heads:
+        cfg["heads"] = heads
     cfg["data"]["demo"].update({"n_train": 120, "n_test": 12, **demo})
     workdir = make_workdir(tmp_path_factory.mktemp(variants[-1]), cfg)
     proc = run_snakemake(workdir, "--cores", "2", "all", "rehearse_kaggle", env={**os.environ, "KAGGLE_USERNAME": "t"})
@@ -91,7 +95,8 @@ def test_a_multiclass_competition_of_real_images_runs_end_to_end_from_its_overla
     assert task["classes"] == list(range(10)) and task["submission"] == "probabilities"
     assert np.allclose(sub[[str(k) for k in task["classes"]]].sum(axis=1), 1)
     svr = np.load(models / "fold0/svr.npz", allow_pickle=False)
-    assert json.loads(str(svr["header"]))["format"] == "pawpipe-svc/1" and "support_vectors_9" in svr.files
+    header = json.loads(str(svr["header"]))
+    assert header["format"] == "pawpipe-kernel/1" and header["output"] == "softmax" and "support_vectors_9" in svr.files
     oof = pd.read_csv(models / "oof.csv")
     probs = oof[[f"blend:{k}" for k in range(10)]].to_numpy()
     truth = oof["category"].map({c: i for i, c in enumerate(task["classes"])}).to_numpy()
@@ -100,3 +105,51 @@ def test_a_multiclass_competition_of_real_images_runs_end_to_end_from_its_overla
         json.dumps({"accuracy": accuracy, "majority": majority, **cv["scores"]})
     )
     assert accuracy > majority + 0.5 and cv["scores"]["blend"] < 0.5 * cv["scores"]["baseline"]
+
+
+ALL_HEADS = ["mlp", "svr", "frozen_mlp"]
+
+
+def test_a_multilabel_competition_of_real_images_in_label_columns(tmp_path_factory):
+    """The digits tagged round, straight, odd and large as 0/1 columns: a probability per label, far above
+    the label frequencies in mean column-wise ROC AUC, and a score per label in the CV table."""
+    workdir = competition_run(tmp_path_factory, "digit_tags", learn=True, heads=ALL_HEADS, n_train=500, n_test=60)
+    cv, task, sub = check_end_to_end(workdir, "digit_tags", "roc_auc", "sample_submission.csv", "StudyInstanceUID")
+    assert task["type"] == "multilabel" and task["classes"] == ["round", "straight", "odd", "large"]
+    assert task["submission"] == "probabilities" and sub[task["columns"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert cv["heads"] == ALL_HEADS and cv["scores"]["blend"] > cv["scores"]["baseline"] + 0.25
+    assert set(cv["per_output"]) == {f"ROC AUC {c}" for c in task["classes"]}
+    (workdir.parent / "digit_tags-figures.json").write_text(json.dumps(cv["scores"]))
+
+
+def test_a_multitarget_competition_of_real_images_through_a_path_column(tmp_path_factory):
+    """The digits' value, ink and top-half share as three targets, each bounded and weighted: a column
+    per target, within its bounds, and a weighted R² far above the training means'."""
+    workdir = competition_run(tmp_path_factory, "digit_measures", learn=True, heads=ALL_HEADS, n_train=500, n_test=60)
+    cv, task, sub = check_end_to_end(workdir, "digit_measures", "weighted_r2", "sample_submission.csv", "sample_id")
+    assert task["type"] == "multitarget" and task["submission"] == "values"
+    for col, (low, high) in zip(["value", "ink", "top"], [[0, 9], [0, 16], [0, 1]], strict=True):
+        assert sub[col].between(low, high).all(), col
+    assert cv["scores"]["blend"] > cv["scores"]["baseline"] + 0.3
+    assert set(cv["per_output"]) == {"RMSE value", "RMSE ink", "RMSE top"}
+    (workdir.parent / "digit_measures-figures.json").write_text(json.dumps(cv["scores"]))
+
+
+def test_a_soft_label_competition_in_its_own_layout(tmp_path_factory):
+    """Vote shares per class (HMS's layout, train and test images in one folder): a distribution per row,
+    the KL divergence well below the training mean distribution's."""
+    workdir = competition_run(tmp_path_factory, "mixtures", heads=ALL_HEADS, n_train=200, n_test=20)
+    cv, task, sub = check_end_to_end(workdir, "mixtures", "kl_divergence", "sample_submission.csv", "spectrogram_id")
+    assert task["type"] == "softlabel" and np.allclose(sub[task["columns"]].sum(axis=1), 1)
+    assert cv["scores"]["blend"] < 0.8 * cv["scores"]["baseline"]
+
+
+def test_a_multilabel_competition_with_space_separated_labels(tmp_path_factory):
+    """Plant Pathology's layout: one column of space-separated labels in, one out (the labels a row is
+    predicted to show), scored by the mean F1 over rows; the rehearsal's labels equal the pipeline's."""
+    workdir = competition_run(tmp_path_factory, "labels", n_train=150, n_test=12)
+    cv, task, sub = check_end_to_end(workdir, "labels", "samples_f1", "sample_submission.csv", "image")
+    assert task["submission"] == "labels" and task["columns"] == ["labels"]
+    known = set(task["classes"])
+    assert all(set(str(v).split()) <= known for v in sub["labels"].fillna(""))
+    assert cv["scores"]["blend"] > cv["scores"]["baseline"]

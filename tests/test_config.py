@@ -79,7 +79,8 @@ def test_config_values_are_typed_as_the_schema_says():
     """`--config 'train={epochs: 1}'` arrives from Snakemake as {'train': {'epochs': '1'}} (YAML's base
     loader): each value is typed as the same text in an overlay file would be, but where the schema wants
     the string (an `off` enum, an experiment named 123)."""
-    from pawpipe.config import load_schema, typed_overrides
+    from pawpipe.config import load_schema
+    from pawpipe.configfile import typed_overrides
 
     config = validated_config()
     overrides = {"train": {"epochs": "1", "amp": "off", "channels_last": "true", "grad_checkpointing": ["0", "1"]},
@@ -97,7 +98,8 @@ def test_config_values_are_typed_as_the_schema_says():
 
 
 def test_a_config_value_that_fits_no_type_is_refused_with_the_overlay_advice():
-    from pawpipe.config import load_schema, typed_overrides
+    from pawpipe.config import load_schema
+    from pawpipe.configfile import typed_overrides
 
     with pytest.raises(ValueError, match=r"--config: train\.epochs='five' does not fit.*--configfile"):
         typed_overrides(validated_config(), {"train": {"epochs": "five"}}, load_schema())

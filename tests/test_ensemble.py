@@ -9,45 +9,63 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_snakemake
-from pawpipe.ensemble import simplex_weights
+from conftest import pawpularity_task, run_snakemake
+from pawpipe.blend import cross_fit, fit_weights, mix
+
+
+def rmse(p, target):
+    return np.sqrt(np.mean((p - target) ** 2))
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_weights_are_on_the_simplex_and_never_worse_than_the_best_component(seed):
+    """Four components, RMSE: the metric's objective minimised on the simplex (SLSQP)."""
     rng = np.random.default_rng(seed)
     target = rng.uniform(1, 100, 500)
-    preds = np.stack([target + rng.normal(b, s, 500) for b, s in [(0, 8), (3, 10), (-2, 12), (0, 30)]], axis=1)
-    w = simplex_weights(preds, target)
+    preds = [target + rng.normal(b, s, 500) for b, s in [(0, 8), (3, 10), (-2, 12), (0, 30)]]
+    w = fit_weights(preds, target, pawpularity_task())
     assert (w >= 0).all() and w.sum() == pytest.approx(1)
-    rmse = lambda p: np.sqrt(np.mean((p - target) ** 2))  # noqa: E731
-    assert rmse(preds @ w) <= min(rmse(preds[:, i]) for i in range(4)) + 1e-9
+    assert rmse(mix(w, preds), target) <= min(rmse(p, target) for p in preds) + 1e-9
+
+
+def test_a_metric_without_an_objective_gets_greedy_selection_never_worse_than_the_best():
+    """MAE has no differentiable objective: with five components the weights are counts of greedy
+    selection (multiples of 1/50), and the mix scores no worse than its best component."""
+    rng = np.random.default_rng(2)
+    target = rng.uniform(1, 100, 400)
+    preds = [target + rng.normal(0, s, 400) for s in (6, 8, 9, 12, 40)]
+    task = pawpularity_task(metric="mae")
+    w = fit_weights(preds, target, task)
+    assert np.allclose(w * 50, np.round(w * 50)) and w.sum() == pytest.approx(1)
+    assert task.score(target, mix(w, preds)) <= min(task.score(target, p) for p in preds)
 
 
 def test_the_ensembles_oof_figure_is_cross_fitted_over_folds():
-    from pawpipe.ensemble import cross_fit_ensemble
-
     rng = np.random.default_rng(1)
     target = rng.uniform(1, 100, 300)
-    preds = np.stack([target + rng.normal(0, 15, 300), target + rng.normal(0, 15, 300)], axis=1)
-    folds = np.arange(300) % 3
-    honest = cross_fit_ensemble(preds, target, folds)
+    preds = [target + rng.normal(0, 15, 300) for _ in range(4)]
+    folds, task = np.arange(300) % 3, pawpularity_task()
+    weights = cross_fit(preds, target, folds, task)
     for k in range(3):  # fold k's rows get exactly the weights fitted on the other folds
-        w = simplex_weights(preds[folds != k], target[folds != k])
-        assert np.allclose(honest[folds == k], preds[folds == k] @ w)
-    rmse = lambda p: np.sqrt(np.mean((p - target) ** 2))  # noqa: E731
-    assert rmse(honest) > rmse(preds @ simplex_weights(preds, target))  # in-sample flatters
+        w = fit_weights([p[folds != k] for p in preds], target[folds != k], task)
+        assert np.allclose(weights[folds == k], w)
+    assert rmse(mix(weights, preds), target) > rmse(mix(fit_weights(preds, target, task), preds), target)  # flatters
 
 
 def test_weights_recover_a_known_mix():
     rng = np.random.default_rng(0)
     target = rng.uniform(1, 100, 20000)
     # Independent errors with variances 1 : 4: the best mix is 0.8 / 0.2, and the useless third gets ~0.
-    preds = np.stack(
-        [target + rng.normal(0, 5, 20000), target + rng.normal(0, 10, 20000), rng.uniform(1, 100, 20000)], axis=1
-    )
-    w = simplex_weights(preds, target)
-    assert w == pytest.approx([0.8, 0.2, 0.0], abs=0.02)
+    preds = [target + rng.normal(0, 5, 20000), target + rng.normal(0, 10, 20000), rng.uniform(1, 100, 20000)]
+    assert fit_weights(preds, target, pawpularity_task()) == pytest.approx([0.8, 0.2, 0.0], abs=0.02)
+
+
+def test_the_blend_and_the_ensemble_share_one_core():
+    """One formula, one fold mean, one weight fitter, one cross-fit: the ensemble calls the blend's."""
+    from pawpipe import blend, ensemble
+
+    assert ensemble.fit_weights is blend.fit_weights and ensemble.cross_fit is blend.cross_fit
+    assert ensemble.mix is blend.mix and ensemble.fold_mean is blend.fold_mean
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ DIST = {
     "yaml": "pyyaml",
     "cv2": "opencv-python-headless",
     "huggingface_hub": "huggingface-hub",
+    "iterstrat": "iterative-stratification",
 }
 GPU_ONLY = {"cuml", "cupy", "cudf"}  # imported only on the cuML path, never needed on CPU
 ENVS = {"TORCH_ENV": ["torch"], "get_svr_env()": ["torch", "rapids"]}
@@ -27,7 +28,8 @@ ENVS = {"TORCH_ENV": ["torch"], "get_svr_env()": ["torch", "rapids"]}
 def requirements() -> dict[str, str]:
     pins = {}
     for line in (REPO / "requirements.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
+        line = line.split("#", 1)[0]
+        if "==" in line:
             name, version = line.split("==")
             pins[name.strip().lower()] = version.strip()
     return pins

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import pawpularity_task, svr_config, write_task
 from pawpipe.demo import METADATA
-from pawpipe.svr import fit_fold
-from pawpipe.tune import tune_svr
+from pawpipe.heads.search import tune_svr
+from pawpipe.heads.stage import fit_fold
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ FEATURES = {"embedding": True, "metadata": True, "experiments": []}
 
 def fold_job(d, k=0, tuning=None, name="svr"):
     from pawpipe.features import FeatureInputs
-    from pawpipe.svr import SVRJob
+    from pawpipe.heads.stage import SVRJob
 
     task = write_task(d / "task.json")
     inputs = FeatureInputs(
@@ -237,8 +237,8 @@ def selection_inputs(d, names=("noise1", "noise2")):
 
 
 def test_forward_selection_adds_what_helps_and_each_fold_fits_its_own_choice(selection_data):
-    from pawpipe.selection import select_features
-    from pawpipe.svr import SVRJob
+    from pawpipe.heads.search import select_features
+    from pawpipe.heads.stage import SVRJob
 
     d = selection_data
     cfg = svr_config(features=FEATURES, select={"enabled": True, "min_gain": 0.05}, threads=2)
@@ -261,7 +261,7 @@ def test_forward_selection_adds_what_helps_and_each_fold_fits_its_own_choice(sel
 def test_a_selection_among_noise_flatters_itself_and_the_cv_does_not(selection_data, tmp_path):
     """With only noise to choose from and no minimum gain, the choice on all rows looks better on
     those rows than the per-fold choices do on rows that did not choose them."""
-    from pawpipe.selection import select_features
+    from pawpipe.heads.search import select_features
 
     d = selection_data
     rng = np.random.default_rng(2)
@@ -282,7 +282,7 @@ def test_a_selection_among_noise_flatters_itself_and_the_cv_does_not(selection_d
 def test_on_the_gpu_feature_tables_are_cudf_and_the_selection_agrees(selection_data, tmp_path):
     """With cuML, the sets are read and joined by cuDF into CuPy matrices (no host copy), and the
     selection chooses what the scikit-learn run chooses."""
-    from pawpipe.svr import cuml_status
+    from pawpipe.heads.backend import cuml_status
 
     ok, why = cuml_status()
     if not ok:
@@ -291,7 +291,7 @@ def test_on_the_gpu_feature_tables_are_cudf_and_the_selection_agrees(selection_d
 
     from pawpipe.features import load_feature_sets
     from pawpipe.frames import gpu_lib
-    from pawpipe.selection import select_features
+    from pawpipe.heads.search import select_features
 
     folds = pd.read_csv(selection_data / "folds.csv", dtype={"Id": str})
     inputs = selection_inputs(selection_data)

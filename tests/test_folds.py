@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import demo_paths, validated_config, write_task
-from pawpipe.folds import make_folds, sturges_bins
+from conftest import demo_paths, pawpularity_task, validated_config, write_task
+from pawpipe.folds import make_folds
+from pawpipe.task import sturges_bins
 
 
 def table(n=500, seed=0):
@@ -14,7 +15,7 @@ def table(n=500, seed=0):
 
 def test_every_row_is_validated_exactly_once_and_folds_are_balanced():
     df = table()
-    folds = make_folds(df, 5, seed=1)
+    folds = make_folds(df, 5, seed=1, task=pawpularity_task())
     assert folds["Id"].tolist() == df["Id"].tolist()
     assert sorted(folds["fold"].unique()) == [0, 1, 2, 3, 4]
     sizes = folds["fold"].value_counts()
@@ -23,7 +24,7 @@ def test_every_row_is_validated_exactly_once_and_folds_are_balanced():
 
 def test_stratified_on_sturges_bins():
     df = table(1000)
-    folds = make_folds(df, 5, seed=1)
+    folds = make_folds(df, 5, seed=1, task=pawpularity_task())
     bins = sturges_bins(df["Pawpularity"])
     assert bins.max() + 1 == int(np.floor(1 + np.log2(1000)))  # 10 bins for 1000 rows
     per_fold = pd.crosstab(bins, folds["fold"])
@@ -36,21 +37,21 @@ def test_stratified_on_sturges_bins():
 
 def test_seeded_and_deterministic():
     df = table()
-    a, b = make_folds(df, 5, seed=7), make_folds(df, 5, seed=7)
+    a, b = make_folds(df, 5, seed=7, task=pawpularity_task()), make_folds(df, 5, seed=7, task=pawpularity_task())
     assert a.equals(b)
-    assert not a.equals(make_folds(df, 5, seed=8))
+    assert not a.equals(make_folds(df, 5, seed=8, task=pawpularity_task()))
 
 
 def test_rare_bins_do_not_break_small_data():
     df = table(12)
-    folds = make_folds(df, 4, seed=0)
+    folds = make_folds(df, 4, seed=0, task=pawpularity_task())
     assert folds["fold"].value_counts().min() == 3
 
 
 @pytest.mark.parametrize("k", [1, 13])
 def test_impossible_fold_count_is_refused(k):
     with pytest.raises(ValueError, match="n_splits"):
-        make_folds(table(12), k, seed=0)
+        make_folds(table(12), k, seed=0, task=pawpularity_task())
 
 
 def test_planted_near_duplicates_are_found_and_share_a_fold(tmp_path):
@@ -80,5 +81,5 @@ def test_planted_near_duplicates_are_found_and_share_a_fold(tmp_path):
     for _, members in dups.groupby("group"):
         assert by_id.loc[members["Id"], "fold"].nunique() == 1
     # Without grouping, at least one pair would straddle two folds for this seed: grouping matters.
-    plain = make_folds(train, 5, seed=0).set_index("Id")
+    plain = make_folds(train, 5, seed=0, task=pawpularity_task()).set_index("Id")
     assert any(plain.loc[m["Id"], "fold"].nunique() > 1 for _, m in dups.groupby("group"))

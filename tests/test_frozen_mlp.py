@@ -3,14 +3,12 @@ reruns to the same predictions, and saves plain tensors that predict the same af
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
-from conftest import assert_same_csv, cpu_only, pawpularity_task, validated_config
-from pawpipe.frozen_mlp import FittedMLP, FrozenMLPConfig, fit_frozen_mlp
+from conftest import assert_same_csv, cpu_only, pawpularity_task, task_of, validated_config
+from pawpipe.heads.frozen_mlp import FittedMLP, FrozenMLPConfig, fit_frozen_mlp
 from pawpipe.metrics import rmse
 
 
@@ -52,15 +50,15 @@ def test_for_a_multiclass_task_it_predicts_probabilities():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(500, 8)).astype(np.float32)
     y = np.digitize(x[:, 0], [-0.6, 0.6])
-    task = dataclasses.replace(pawpularity_task(), type="multiclass", metric="log_loss", classes=[0, 1, 2])
+    task = task_of("multiclass", metric="log_loss", classes=[0, 1, 2])
     fitted, _ = fit_frozen_mlp(x[:300], y[:300], x[300:400], y[300:400], task, config(), seed=0)
     probs = fitted.predict(x[400:])
     assert probs.shape == (100, 3) and np.allclose(probs.sum(1), 1) and (probs.argmax(1) == y[400:]).mean() > 0.8
 
 
 def test_the_heads_the_schema_offers_are_the_registered_ones():
-    from pawpipe.blend import HEADS
     from pawpipe.config import config_problems, load_schema
+    from pawpipe.heads import HEADS
 
     assert load_schema()["properties"]["heads"]["items"]["enum"] == list(HEADS)
     cfg = validated_config()

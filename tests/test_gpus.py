@@ -72,3 +72,23 @@ def test_torch_in_a_job_sees_only_the_assigned_device(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[1] == "1"
+
+
+def test_a_machine_that_must_have_a_gpu_fails_the_gpu_tests_it_would_skip():
+    """PAWPIPE_REQUIRE_GPU=1 (a GPU machine's CI): a gpu test that would skip (no CUDA device, no cuML)
+    fails instead, saying why; without it the same test skips."""
+    import torch
+
+    from conftest import REPO
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device: the gpu tests run here")
+    test = "tests/test_svr.py::test_cuml_svr_matches_sklearn"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", test]
+    required = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "PAWPIPE_REQUIRE_GPU": "1"})  # fmt: skip
+    assert required.returncode == 1 and ("1 failed" in required.stdout or "1 error" in required.stdout), required.stdout
+    assert "PAWPIPE_REQUIRE_GPU=1, but this gpu test skipped: marked gpu: needs a CUDA device" in required.stdout
+    plain = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items() if k != "PAWPIPE_REQUIRE_GPU"})  # fmt: skip
+    assert plain.returncode == 0 and "1 skipped" in plain.stdout, plain.stdout[-2000:]

@@ -179,7 +179,7 @@ def _blend_scaled(weights, preds):  # another blend formula: the last head's pre
     return out
 
 
-def _fold_max(self, fold_preds):  # another fold mean
+def _fold_max(fold_preds):  # another fold mean
     return np.clip(np.max(fold_preds, axis=0), 1, 100)
 
 
@@ -195,9 +195,10 @@ def pipeline_and_notebook(work: Path, out: Path, refit_svr: bool) -> tuple:
     from pawpipe.blend import BlendJob, blend_fold
     from pawpipe.configfile import load_config
     from pawpipe.features import FeatureInputs
+    from pawpipe.heads.backend import SVRConfig
+    from pawpipe.heads.stage import SVRJob, fit_fold
     from pawpipe.kaggle.manifest import fold_file
     from pawpipe.report import make_submission
-    from pawpipe.svr import SVRConfig, SVRJob, fit_fold
 
     cfg = load_config(base=work / "config/config.yaml")
     task = str(work / "models/tiny/task.json")
@@ -233,7 +234,7 @@ def pipeline_and_notebook(work: Path, out: Path, refit_svr: bool) -> tuple:
 @pytest.mark.slow
 @pytest.mark.parametrize("where, function, replacement", [
     ("pawpipe.blend", "mix", _blend_scaled),
-    ("pawpipe.task", "Task.submitted", _fold_max),
+    ("pawpipe.blend", "fold_mean", _fold_max),
     ("pawpipe.features", "assemble", _sets_reordered),
 ])  # fmt: skip
 def test_a_shared_fact_changed_in_one_place_moves_the_pipeline_and_the_notebook_alike(

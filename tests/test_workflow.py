@@ -156,7 +156,7 @@ def test_changing_a_runtime_setting_after_a_run_leaves_nothing_to_do(pipeline_ru
 def test_a_visible_gpu_without_cuml_is_said_at_the_start(pipeline_run, tmp_path):
     """auto falls back to scikit-learn where cuML is missing: the run says so on the console at once,
     and the SVR jobs then ask for no GPU."""
-    from pawpipe.svr import cuml_status
+    from pawpipe.heads.backend import cuml_status
 
     if cuml_status()[0]:
         pytest.skip("cuML is installed here")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .io import read_json, write_csv
 from .logs import log
-from .metrics import get_metric
+from .metrics import recorded_label
 from .sweep import changed
 
 
@@ -72,6 +72,7 @@ def board_row(cv: dict, experiment: dict, base: dict, root: Path) -> dict:
     row = {"exp": exp, "sweep": experiment.get("sweep"), "metric": cv["task"]["metric"]}
     row |= {
         "greater_is_better": cv["task"]["greater_is_better"],
+        "metric_label": recorded_label(cv["task"]),
         "changed": describe_changes(base, experiment["config"]),
     }
     row |= {f"cv_{h}": scores[h] for h in cv["heads"]}
@@ -95,8 +96,8 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
     """Rank within each metric by the blend's CV in the metric's direction; mark each metric's best."""
     table = table.copy()
     table["rank"] = 0
-    for metric, rows in table.groupby("metric"):
-        order = rows["cv_blend"].rank(method="min", ascending=not get_metric(metric).greater_is_better)
+    for _, rows in table.groupby("metric"):
+        order = rows["cv_blend"].rank(method="min", ascending=not bool(rows["greater_is_better"].iloc[0]))
         table.loc[rows.index, "rank"] = order.astype(int)
     table["best"] = table["rank"] == 1
     return table.sort_values(["metric", "rank", "exp"], kind="stable").reset_index(drop=True)
@@ -114,7 +115,7 @@ def plot(table: pd.DataFrame, path: str) -> None:
     fig, axes = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 1.2 + 0.45 * n), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         rows = table[table["metric"] == metric]
-        label = get_metric(metric).label
+        label = rows["metric_label"].iloc[0]
         scored = rows[rows["public_lb"].notna()]
         if len(scored):
             ax.scatter(scored["cv_blend"], scored["public_lb"], color="tab:blue")
@@ -136,7 +137,7 @@ def plot(table: pd.DataFrame, path: str) -> None:
         ax.scatter(rows["cv_blend_in_sample"], y, facecolors="none", edgecolors="grey", zorder=3,
                    label="blend, in-sample (optimistic)")  # fmt: skip
         ax.set_yticks(y, [r["exp"] + (" *" if r["best"] else "") for _, r in rows.iterrows()])
-        better = "higher" if get_metric(metric).greater_is_better else "lower"
+        better = "higher" if bool(rows["greater_is_better"].iloc[0]) else "lower"
         ax.set(xlabel=f"CV {label} ({better} is better)", title="CV per experiment (* best); no leaderboard scores yet")
         ax.legend(fontsize=7, loc="best")
     save_svg(fig, path)

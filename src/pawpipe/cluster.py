@@ -82,26 +82,16 @@ def device_gpus(device: str, has_gpu: bool) -> int:
     return 1 if has_gpu else 0
 
 
-def svr_backend(requested: str, device: str, has_gpu: bool, has_cuml: bool) -> str:
-    """The kernel head's backend (svr.backend), decided once for a job's GPU request and for the job
-    itself, so that a cuML fit always holds a GPU slot and never runs outside the cap: sklearn and cuml
-    as asked; auto is cuML where it is installed and the job may take a GPU (train.device is not cpu,
-    and a GPU is visible or train.device names one), scikit-learn otherwise."""
-    if requested in ("sklearn", "cuml"):
-        return requested
-    if requested != "auto":
-        raise ValueError(f"svr.backend must be auto, cuml or sklearn, not {requested!r}")
-    return "cuml" if has_cuml and device_gpus(device, has_gpu) else "sklearn"
-
-
 def gpus(config: dict, rule: str, has_gpu: bool, has_cuml: bool) -> int:
     """The `gpu` resource of a rule's job. The SVR takes one exactly where it fits with cuML
-    (svr_backend); scikit-learn's asks for none."""
+    (heads.backend.svr_backend); scikit-learn's asks for none."""
     policy, device = SIZING[rule].gpu, config["train"]["device"]
     if policy is None or (policy == "embed" and config["embed"]["engine"] != "torch"):
         return 0
     if policy == "svr":
-        return int(svr_backend(config["svr"]["backend"], device, has_gpu, has_cuml) == "cuml")
+        from .heads.backend import svr_backend
+
+        return int(svr_backend(config["svr"]["backend"], device_gpus(device, has_gpu) > 0, has_cuml) == "cuml")
     return device_gpus(device, has_gpu)
 
 

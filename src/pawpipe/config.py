@@ -79,64 +79,6 @@ def merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-def schema_at(schema: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
-    """The schema of the key at `path` (nested keys), or None where the schema does not describe it."""
-    node = schema
-    for key in path:
-        node = (node.get("properties") or {}).get(key)
-        if node is None:
-            return None
-    return node
-
-
-def typed_overrides(config: dict[str, Any], overrides: dict[str, Any], schema: dict[str, Any]) -> None:
-    """Type the values of `--config` as the schema expects, in place in `config`. Snakemake reads a nested
-    `--config 'train={epochs: 1}'` with YAML's base loader, so every value inside arrives as a string;
-    each is read again as YAML reads a config file (the same text in an overlay gives the same value),
-    except where the schema wants the string itself. A value that fits its key neither way is refused,
-    naming the key, with the overlay file that takes any value as advice."""
-    import jsonschema
-    import yaml
-
-    def fits(value, sub) -> bool:
-        return sub is None or jsonschema.Draft202012Validator(sub).is_valid(value)
-
-    def typed(value, sub):
-        if isinstance(value, dict):
-            return {k: typed(v, schema_at(sub, (k,)) if sub else None) for k, v in value.items()}
-        if isinstance(value, list):
-            items = sub.get("items") if sub and isinstance(sub.get("items"), dict) else None
-            return [typed(v, items) for v in value]
-        if not isinstance(value, str) or (fits(value, sub) and sub is not None):
-            return value
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            return value
-        return parsed if fits(parsed, sub) or sub is None else value
-
-    for key, value in overrides.items():
-        sub = schema_at(schema, (key,))
-        config[key] = (
-            typed(value, sub) if not isinstance(value, dict) else merge(config.get(key, {}), typed(value, sub))
-        )
-        bad = [
-            (".".join((key, *p)), v) for p, v in _leaves(typed(value, sub)) if not fits(v, schema_at(schema, (key, *p)))
-        ]
-        if bad:
-            where, v = bad[0]
-            raise ValueError(
-                f"--config: {where}={v!r} does not fit that key (config/README.md says what it takes); for values "
-                f"YAML must type, write them in an overlay file: snakemake --configfile config/config.yaml my.yaml"
-            )
-
-
-def _leaves(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    if isinstance(value, dict):
-        return [leaf for k, v in value.items() for leaf in _leaves(v, (*prefix, k))]
-    return [(prefix, value)]
-
-
 def export_runtime(how: dict[str, Any]) -> None:
     """Hand the runtime settings to every job this workflow starts (locally or on a cluster node)."""
     os.environ[RUNTIME_ENV] = json.dumps(how, sort_keys=True)

@@ -36,6 +36,11 @@ class DataError(ValueError):
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 
+def shown(value) -> str:
+    """A table cell as a message shows it: 12.0, 'abc', nan (not np.float64(12.0))."""
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
 def read_table(path: str | Path, id_column: str = ID) -> pd.DataFrame:
     """Read a competition CSV with its id column as strings (hex ids like '1e10' must not become floats),
     named `Id` as in every table the pipeline writes."""
@@ -56,7 +61,7 @@ def read_table(path: str | Path, id_column: str = ID) -> pd.DataFrame:
 def check_table(df: pd.DataFrame, path: str | Path, task: Task, *, train: bool) -> list[str]:
     """Return every problem in a train or test table (empty list when it is valid); `df` as read_table
     returns it (the id column as `Id`)."""
-    required = {task.id: ID, **{c: c for c in task.features}, **({task.target: task.target} if train else {})}
+    required = {task.id: ID, **{c: c for c in task.features}, **({c: c for c in task.target_columns} if train else {})}
     if task.image_column:
         required[task.image_column] = task.image_column
     missing = [name for name, col in required.items() if col not in df.columns]
@@ -67,7 +72,7 @@ def check_table(df: pd.DataFrame, path: str | Path, task: Task, *, train: bool) 
         return [f"{path}: has a header but no rows; nothing to {'train on' if train else 'predict'}"]
 
     def where(i: int) -> str:  # line numbers as an editor shows them (header is line 1)
-        return f"{path} line {i + 2} ({task.id} {df[ID].iat[i]!r})"
+        return f"{path} line {i + 2} ({task.id} {shown(df[ID].iat[i])})"
 
     problems: list[str] = []
     for i, image_id in enumerate(df[ID]):
@@ -79,36 +84,13 @@ def check_table(df: pd.DataFrame, path: str | Path, task: Task, *, train: bool) 
     for col in task.features:
         values = pd.to_numeric(df[col], errors="coerce")
         for i in np.flatnonzero(~np.isfinite(values.to_numpy(float))):
-            problems.append(f"{where(i)}: {col!r} is {df[col].iat[i]!r}, expected a number")
+            problems.append(f"{where(i)}: {col!r} is {shown(df[col].iat[i])}, expected a number")
     if task.image_column:
         for i, rel in enumerate(df[task.image_column]):
             if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
                 problems.append(f"{where(i)}: {task.image_column!r} is {rel!r}, expected a path inside data.dir")
     if train:
-        problems += target_problems(df, task, where)
-    return problems
-
-
-def target_problems(df: pd.DataFrame, task: Task, where) -> list[str]:
-    """A regression's targets are numbers (whole numbers with task.integer) within task.bounds; a
-    classification's are present."""
-    col, problems = task.target, []
-    if task.classification:
-        for i in np.flatnonzero(df[col].isna().to_numpy()):
-            problems.append(f"{where(i)}: {col!r} is empty; every training row needs a label")
-        return problems
-    values = pd.to_numeric(df[col], errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.to_numpy(float))
-    if task.integer:
-        bad |= values != values.round()
-    if task.bounds:
-        bad |= (values < task.bounds[0]) | (values > task.bounds[1])
-    expected = "an integer" if task.integer else "a number"
-    if task.bounds:
-        low, high = task.bounds
-        expected += f" {low:g}..{high:g}" if task.integer else f" in [{low:g}, {high:g}]"
-    for i in np.flatnonzero(bad.to_numpy()):
-        problems.append(f"{where(i)}: {col} is {df[col].iat[i]!r}, expected {expected}")
+        problems += task.target_problems(df, where)  # the task type's: numbers in bounds, labels, distributions
     return problems
 
 

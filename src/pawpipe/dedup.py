@@ -52,14 +52,16 @@ def duplicate_groups(codes: np.ndarray, threshold: int, chunk: int = 1024) -> np
     return np.array([find(i) for i in range(n)])
 
 
-def describe_groups(ids: list[str], targets: pd.Series, groups: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
-    """One row per image that has a near-duplicate: its group, Id, target (the column's name and value)
+def describe_groups(ids: list[str], targets: pd.DataFrame, groups: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
+    """One row per image that has a near-duplicate: its group, Id, targets (the columns' names and values)
     and the group's largest distance."""
-    rows, name, targets = [], targets.name, targets.to_numpy()
+    targets = targets.to_frame() if isinstance(targets, pd.Series) else targets
+    rows, names, values = [], list(targets.columns), targets.to_numpy()
     for g in np.unique(groups):
         members = np.flatnonzero(groups == g)
         if len(members) < 2:
             continue
         spread = int(np.bitwise_count(codes[members][:, None] ^ codes[members][None, :]).max())
-        rows += [{"group": int(g), "Id": ids[m], name: targets[m], "max_distance": spread} for m in members]
-    return pd.DataFrame(rows, columns=["group", "Id", name, "max_distance"])
+        rows += [{"group": int(g), "Id": ids[m], **dict(zip(names, values[m], strict=True)), "max_distance": spread}
+                 for m in members]  # fmt: skip
+    return pd.DataFrame(rows, columns=["group", "Id", *names, "max_distance"])

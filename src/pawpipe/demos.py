@@ -25,6 +25,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 from .demo import make_demo
+from .digits import make_digit_measures, make_digit_tags, make_digits
 
 SHAPES = ("circle", "square", "star", "triangle")
 
@@ -161,31 +162,96 @@ def make_spots(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_dupl
         _finish(tmp, out_dir, ["images", "train-metadata.csv", "test-metadata.csv", "sample_submission.csv"])
 
 
-def make_digits(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_duplicates: int = 0) -> None:
-    """scikit-learn's bundled handwritten digits (real scans, 8x8, 16 grey levels) in the `shapes` layout:
-    `n_test` of them (seeded) become the test set, up to `n_train` of the rest the training set."""
-    from sklearn.datasets import load_digits
+LABELS = ("circle", "square", "star", "triangle")  # the labels of the `labels` demo: which shapes an image shows
 
-    digits = load_digits()
-    order = np.random.default_rng(seed).permutation(len(digits.target))
-    out_dir = Path(out_dir)
+
+def make_labels(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_duplicates: int = 0) -> None:
+    """A multi-label demo in Plant Pathology 2021's layout: train.csv holds image,labels (the shapes an
+    image shows, space-separated), the images are JPEGs named by a pattern, there is no test.csv and the
+    submission is one column of space-separated labels."""
+    out_dir, rng = Path(out_dir), np.random.default_rng(seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
-        tmp, rows = Path(build), {}
-        for split, picked in (("test", order[:n_test]), ("train", order[n_test : n_test + n_train])):
+        tmp, rows = Path(build), {"train": [], "test": []}
+        for split, n in (("train", n_train), ("test", n_test)):
             (tmp / f"{split}_images").mkdir()
-            rows[split] = []
-            for i in picked:
-                image_id = f"digit{i:04d}"
-                pixels = (digits.images[i] * (255 / 16)).astype(np.uint8)
-                Image.fromarray(pixels, mode="L").save(tmp / f"{split}_images" / f"{image_id}.png")
-                rows[split].append({"image_name": image_id, "category": int(digits.target[i])})
+            for _ in range(n):
+                image_id = rng.bytes(6).hex()
+                shown = [label for label in LABELS if rng.random() < 0.4] or [LABELS[int(rng.integers(len(LABELS)))]]
+                draw_labels(rng, shown).save(tmp / f"{split}_images" / f"{image_id}.jpg", quality=92)
+                rows[split].append({"image": f"{image_id}.jpg", "labels": " ".join(shown)})
         pd.DataFrame(rows["train"]).to_csv(tmp / "train.csv", index=False)
-        sample = pd.DataFrame({"image_name": [r["image_name"] for r in rows["test"]]})
-        for label in range(10):
-            sample[str(label)] = 0.1
-        sample.to_csv(tmp / "sample_submission.csv", index=False)
-        _finish(tmp, out_dir, ["train_images", "test_images", "train.csv", "sample_submission.csv"])
+        pd.DataFrame(rows["test"]).to_csv(tmp / "solution.csv", index=False)  # the hidden labels, as Kaggle keeps them
+        pd.DataFrame({"image": [r["image"] for r in rows["test"]], "labels": "circle"}).to_csv(
+            tmp / "sample_submission.csv", index=False
+        )
+        _finish(tmp, out_dir, ["train_images", "test_images", "train.csv", "solution.csv", "sample_submission.csv"])
+
+
+def draw_labels(rng: np.random.Generator, shown: list[str]) -> Image.Image:
+    """An image with each shape of `shown` drawn once, in its own quarter, among clutter."""
+    w, h = int(rng.integers(96, 144)), int(rng.integers(96, 144))
+    img = _background(rng, w, h)
+    draw = ImageDraw.Draw(img)
+    quarters = rng.permutation(4)
+    for shape, q in zip(shown, quarters, strict=False):
+        r = rng.uniform(0.12, 0.2) * min(w, h)
+        cx = (q % 2 + rng.uniform(0.3, 0.7)) * w / 2
+        cy = (q // 2 + rng.uniform(0.3, 0.7)) * h / 2
+        colour, turn = tuple(int(v) for v in rng.integers(140, 256, size=3)), rng.uniform(0, 2 * np.pi)
+        if shape == "circle":
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
+        else:
+            n, inner = {"square": (4, None), "triangle": (3, None), "star": (5, 0.45)}[shape]
+            draw.polygon(_polygon(cx, cy, r, n, turn, inner), fill=colour)
+    return img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.0)))
+
+
+MIXTURE_CLASSES = ("red_vote", "green_vote", "blue_vote")  # the `mixtures` demo's classes
+
+
+def make_mixtures(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_duplicates: int = 0) -> None:
+    """A soft-label demo in HMS 2024's layout: each image is a field of coloured patches whose shares of
+    red, green and blue are a hidden mixture; a few simulated experts each name the colour of a random
+    patch, and the row's target is their vote shares (train.csv: an id, a patient column, one share per
+    class); the submission is a probability per class, scored by KL divergence."""
+    out_dir, rng = Path(out_dir), np.random.default_rng(seed)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
+        tmp, rows = Path(build), {"train": [], "test": []}
+        (tmp / "spectrograms").mkdir()
+        for split, n in (("train", n_train), ("test", n_test)):
+            for _ in range(n):
+                sample_id = str(int(rng.integers(10**8, 10**9)))
+                mixture = rng.dirichlet([0.6, 0.6, 0.6])
+                img, patches = draw_mixture(rng, mixture)
+                img.save(tmp / "spectrograms" / f"{sample_id}.png")
+                votes = np.bincount(rng.choice(patches, size=int(rng.integers(3, 12))), minlength=3)
+                shares = votes / votes.sum()
+                rows[split].append({"spectrogram_id": sample_id, "patient_id": int(rng.integers(1000, 1060)),
+                                    **dict(zip(MIXTURE_CLASSES, np.round(shares, 6), strict=True))})  # fmt: skip
+        train = pd.DataFrame(rows["train"])
+        train[list(MIXTURE_CLASSES)] = train[list(MIXTURE_CLASSES)].div(
+            train[list(MIXTURE_CLASSES)].sum(axis=1), axis=0
+        )
+        train.to_csv(tmp / "train.csv", index=False)
+        test = pd.DataFrame(rows["test"])
+        test[["spectrogram_id", "patient_id"]].to_csv(tmp / "test.csv", index=False)
+        test[["spectrogram_id", *MIXTURE_CLASSES]].to_csv(tmp / "solution.csv", index=False)
+        test[["spectrogram_id"]].assign(**{c: 1 / 3 for c in MIXTURE_CLASSES}).to_csv(
+            tmp / "sample_submission.csv", index=False
+        )
+        _finish(tmp, out_dir, ["spectrograms", "train.csv", "test.csv", "solution.csv", "sample_submission.csv"])
+
+
+def draw_mixture(rng: np.random.Generator, mixture: np.ndarray) -> tuple[Image.Image, np.ndarray]:
+    """An 8 x 8 field of noisy patches, each red, green or blue with the mixture's probabilities; the
+    image and each patch's colour."""
+    patches = rng.choice(3, size=64, p=mixture)
+    grid = np.zeros((8, 8, 3))
+    grid[np.arange(64) // 8, np.arange(64) % 8, patches] = 1
+    pixels = np.kron(grid, np.ones((8, 8, 1))) * rng.uniform(140, 230) + rng.normal(30, 20, (64, 64, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), patches
 
 
 DEMOS = {
@@ -193,6 +259,18 @@ DEMOS = {
     "shapes": Demo(make_shapes, ("train.csv", "sample_submission.csv"), ("train_images", "test_images")),
     "spots": Demo(make_spots, ("train-metadata.csv", "test-metadata.csv", "sample_submission.csv"), ("images",)),
     "digits": Demo(make_digits, ("train.csv", "sample_submission.csv"), ("train_images", "test_images")),
+    "labels": Demo(
+        make_labels, ("train.csv", "solution.csv", "sample_submission.csv"), ("train_images", "test_images")
+    ),
+    "mixtures": Demo(
+        make_mixtures, ("train.csv", "test.csv", "solution.csv", "sample_submission.csv"), ("spectrograms",)
+    ),  # fmt: skip
+    "digit_tags": Demo(
+        make_digit_tags, ("train.csv", "test.csv", "solution.csv", "sample_submission.csv"), ("train", "test")
+    ),  # fmt: skip
+    "digit_measures": Demo(
+        make_digit_measures, ("train.csv", "test.csv", "solution.csv", "sample_submission.csv"), ("scans",)
+    ),  # fmt: skip
 }
 
 

@@ -153,6 +153,7 @@ def torch_predictor(model: PawModel, model_args: dict, settings: EmbedSettings, 
 
 def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
     """Embeddings and MLP predictions of every train and test row through the fold's model."""
+    from .heads.stage import oof_frame
     from .task import Task
 
     set_threads(settings.threads)
@@ -172,7 +173,7 @@ def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
         test_pred, test_emb = run(test_images, np.arange(len(test_ids)), "embed test", test_meta)
 
     val = folds["fold"].to_numpy() == job.fold
-    oof = task.put(folds.loc[val, ["Id", "fold", task.target]].copy(), "pred", train_pred[val].astype(np.float64))
+    oof = task.put(oof_frame(folds, val, task), "pred", train_pred[val].astype(np.float64))
     write_npz(
         job.out_npz,
         train=train_emb.astype(np.float32),
@@ -182,13 +183,13 @@ def embed_fold(job: EmbedJob, settings: EmbedSettings) -> dict:
     )
     write_csv(oof, job.out_oof)
     write_csv(task.put(pd.DataFrame({"Id": test_ids}), "pred", test_pred.astype(np.float64)), job.out_test)
-    score = task.score(task.encode(oof[task.target]), task.get(oof, "pred"))
+    score = task.score(task.encode(oof), task.get(oof, "pred"))
     log.info(
         "fold %d: embeddings %s train, %s test; MLP OOF %s %.4f (checkpoint epoch %d)",
         job.fold, train_emb.shape, test_emb.shape, task.scorer.label, score, info["epoch"],
     )  # fmt: skip
     return {
-        f"mlp_oof_{task.metric}": score,
+        f"mlp_oof_{task.metric_name}": score,
         "embedding_dim": int(train_emb.shape[1]),
         "checkpoint_epoch": info["epoch"],
     }

@@ -1,5 +1,5 @@
 """The model: a timm backbone (pooled embedding) followed by an MLP head with one output per number the
-task predicts (pawpipe.objective turns them into predictions).
+task predicts (pawpipe.heads.objective turns them into predictions).
 
 `model_args` is a plain dict stored in every checkpoint, so any later stage rebuilds the exact
 architecture, and how its outputs become predictions, from the checkpoint alone (weights then come
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from . import zoo  # noqa: F401  (registers the demo's micro Swin with timm)
-from .objective import Objective
+from .heads.objective import Objective, mlp_head
 
 
 class PawModel(nn.Module):
@@ -32,7 +32,7 @@ class PawModel(nn.Module):
         self.objective = objective or Objective("bce", "sigmoid_range", low=0.0, high=100.0)
         dim = backbone.num_features + meta_dim
         out = self.objective.n_outputs
-        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out))
+        self.head = mlp_head(dim, hidden, dropout, out)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone embedding, (N, num_features)."""

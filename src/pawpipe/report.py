@@ -11,7 +11,7 @@ import pandas as pd
 from .data import ID, DataError, read_table
 from .io import read_csv, read_json, write_csv, write_json
 from .logs import log
-from .metrics import get_metric
+from .metrics import recorded_label
 from .task import Task
 
 
@@ -87,23 +87,13 @@ def one_precision(exp: str, per_fold: list[dict]) -> str:
 
 
 def baseline(oof: pd.DataFrame, folds: pd.DataFrame, task: Task) -> np.ndarray:
-    """The honest floor: each fold predicts from its training rows alone, their mean (a regression) or
-    their class frequencies (a classification)."""
-    fold_of = oof["fold"].to_numpy()
-    if not task.classification:
-        means = {k: folds.loc[folds["fold"] != k, task.target].mean() for k in np.unique(fold_of)}
-        return oof["fold"].map(means).to_numpy(float)
-    y = task.encode(folds[task.target])
-    out = np.empty((len(oof), len(task.classes)))
+    """The honest floor: each fold predicts from its training rows alone (Task.baseline: their mean value,
+    class or label frequencies, or mean distribution)."""
+    fold_of, y = oof["fold"].to_numpy(), task.encode(folds)
+    out = np.empty((len(oof), task.n_outputs) if task.n_outputs > 1 else len(oof))
     for k in np.unique(fold_of):
-        out[fold_of == k] = np.bincount(y[folds["fold"].to_numpy() != k], minlength=len(task.classes)) / np.sum(
-            folds["fold"].to_numpy() != k
-        )
-    return out[:, 1] if task.type == "binary" else out
-
-
-def baseline_label(task: Task) -> str:
-    return "each fold's training mean" if not task.classification else "each fold's training class frequencies"
+        out[fold_of == k] = task.baseline(y[folds["fold"].to_numpy() != k], int(np.sum(fold_of == k)))
+    return out
 
 
 def cv_report(job: CVJob) -> dict:
@@ -118,14 +108,19 @@ def cv_report(job: CVJob) -> dict:
     folds = read_csv(job.folds_csv)
     if sorted(oof["Id"]) != sorted(folds["Id"]):
         raise ValueError("out-of-fold rows do not cover every training row exactly once; rerun the missing folds")
-    target = task.encode(oof[task.target])
+    target = task.encode(oof)
     per_fold = fold_rows(job)
     heads = list(per_fold[0]["weights"])
     kernel_sets = [h for h in task.heads_in(oof) if h.startswith("svr[")]
     components = [heads[0], *kernel_sets, *heads[1:], "blend", "blend_in_sample"]
     report = {
         "exp": job.exp,
-        "task": {"type": task.type, "metric": task.metric, "greater_is_better": task.scorer.greater_is_better},
+        "task": {
+            "type": task.type,
+            "metric": task.metric_name,
+            "label": task.scorer.label,
+            "greater_is_better": task.scorer.greater_is_better,
+        },  # fmt: skip
         "n_folds": len(per_fold),
         "n_oof": len(oof),
         "image": {k: job.image[k] for k in ("size", "resize", "max_aspect")} if job.image else None,
@@ -137,8 +132,9 @@ def cv_report(job: CVJob) -> dict:
         "components": {c: task.score(target, task.get(oof, c)) for c in components},
         "notes": {
             "blend_in_sample": "optimistic: each fold's weights were fitted on the rows they are scored on",
-            "baseline": f"predicting {baseline_label(task)}",
+            "baseline": f"predicting {task.baseline_label}",
         },
+        "per_output": task.per_output(target, task.get(oof, "blend")),
         "svr_backends": sorted({r["svr_backend"] for r in per_fold}),
         "train_precision": one_precision(job.exp, per_fold),
         "folds": per_fold,
@@ -165,7 +161,7 @@ def describe_images(image: dict) -> str:
 
 def format_cv_table(report: dict) -> str:
     task = report["task"]
-    label = get_metric(task["metric"]).label
+    label = recorded_label(task)
     direction = "higher is better" if task["greater_is_better"] else "lower is better"
     heads, t = report["heads"], report["scores"]
     weights = "w_" + heads[0] if len(heads) == 2 else "weights " + "/".join(heads)
@@ -184,6 +180,8 @@ def format_cv_table(report: dict) -> str:
     lines.append(f"{'all':>6} {report['n_oof']:>6} " + " ".join(f"{t[h]:>8.3f}" for h in [*heads, "blend"]))
     lines.append(f"blend with in-sample weights (fitted on the rows scored; optimistic): {t['blend_in_sample']:.3f}")
     lines.append(f"{report['notes']['baseline']}: {t['baseline']:.3f}")
+    if report.get("per_output"):
+        lines.append("blend per output: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_output"].items()))
     extra = {k: v for k, v in report.get("components", {}).items() if k.startswith("svr[")}
     if extra:
         lines.append("SVR on each feature set alone: " + ", ".join(f"{k} {v:.3f}" for k, v in extra.items()))
@@ -236,7 +234,8 @@ def make_submission(*, test_csvs: list[str], test_table: str, task: Task, out_cs
     check_submission(sub, test_ids, task, out_csv)
     write_csv(sub, out_csv)
     first = sub[task.columns[0]]
-    summary = f"mean {first.mean():.2f}, range {first.min():.2f}..{first.max():.2f}" if first.dtype != object else (
-        f"{first.nunique()} distinct labels")  # fmt: skip
+    numeric = pd.api.types.is_numeric_dtype(first)
+    summary = f"mean {first.mean():.2f}, range {first.min():.2f}..{first.max():.2f}" if numeric else (
+        f"{first.nunique()} distinct values")  # fmt: skip
     log.info("wrote %s: %d rows, %s; %s", out_csv, len(sub), task.columns[0], summary)
     return sub

@@ -175,7 +175,7 @@ def batched_predict(
 
 def model_forward(model: PawModel, norm: Normalizer, inf: Inference) -> Forward:
     """PawModel as an engine: (predictions, embedding), normalised and autocast on the device; compiled
-    with one fixed shape when `inf.compile`. The predictions are the objective's (pawpipe.objective)."""
+    with one fixed shape when `inf.compile`. The predictions are the objective's (pawpipe.heads.objective)."""
 
     def forward(x: torch.Tensor, meta: torch.Tensor | None):
         with autocast(norm.device, inf.amp):

@@ -1,4 +1,4 @@
-"""Train one fold: timm backbone + MLP head on the task's loss (pawpipe.objective: Pawpularity's is
+"""Train one fold: timm backbone + MLP head on the task's loss (pawpipe.heads.objective: Pawpularity's is
 BCE on target / 100), AdamW, warmup + cosine; the best epoch by the task's metric on the fold's rows.
 
 Working files live in the fold's state directory (last.pt for resuming, best.pt, metrics.csv) and
@@ -32,10 +32,10 @@ from tqdm import tqdm
 
 from .cache import ImageCache, open_cache
 from .data import tabular_matrix
+from .heads.objective import Objective
 from .io import atomic_path, publish, read_csv, write_csv
 from .logs import log
 from .model import PawModel, count_parameters, create_model, resolve_normalization
-from .objective import Objective
 from .runtime import (
     Inference,
     Normalizer,
@@ -244,9 +244,9 @@ def load_fold_data(job: FoldJob, head_metadata: bool) -> FoldData:
     if len(va_idx) == 0:
         raise ValueError(f"fold {job.fold} has no validation rows in {job.folds_csv}")
     meta = tabular_matrix(job.train_table, folds["Id"].tolist(), task) if head_metadata else None
-    encoded = task.encode(folds[task.target])
+    encoded = task.encode(folds)
     tr_idx = np.flatnonzero(fold_of != job.fold)
-    objective = Objective.for_task(task, encoded[tr_idx])
+    objective = Objective.from_dict(task.objective(encoded[tr_idx]))
     return FoldData(images, objective.targets(encoded), tr_idx, va_idx, meta, len(folds), task, objective)
 
 
@@ -447,7 +447,7 @@ def train_fold(job: FoldJob, model_args: dict, cfg: TrainConfig, resolved_config
     del state
     for epoch in range(start, cfg.epochs):
         run_epoch(run, epoch)
-    run.tracker.summary({f"best_val_{data.task.metric}": run.best_score, "epochs": cfg.epochs})
+    run.tracker.summary({f"best_val_{data.task.metric_name}": run.best_score, "epochs": cfg.epochs})
     result = publish_fold(job, cfg, run.best_score, run.history, data.task.scorer.label)
     run.tracker.artifact(job.out_best, f"fold{job.fold}-best", "model")
     return result
@@ -463,7 +463,7 @@ def run_epoch(run: FoldRun, epoch: int) -> None:
         val = validate(s, run.data, cfg)
     task = run.data.task
     improved = task.scorer.better(val, run.best_score)
-    row = {"epoch": epoch + 1, **row, f"val_{task.metric}": val, "lr": s.scheduler.get_last_lr()[0]}
+    row = {"epoch": epoch + 1, **row, f"val_{task.metric_name}": val, "lr": s.scheduler.get_last_lr()[0]}
     row.update(seconds=time.perf_counter() - t0, best=improved, precision=precision_name(s.amp))
     run.history.append(row)
     run.tracker.log({k: v for k, v in row.items() if k not in ("best", "precision")})

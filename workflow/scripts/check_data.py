@@ -13,5 +13,5 @@ with job_logging(sm.log[0], sm) as log:
     log.info(
         "%s: %d train and %d test rows, every image present and decodable; a %s task scored on %s%s, "
         "submitted as %s (%s)",
-        sm.params.data_dir, len(train), len(test), task.type, task.metric, classes, task.submission, task.columns,
+        sm.params.data_dir, len(train), len(test), task.type, task.metric_name, classes, task.submission, task.columns,
     )  # fmt: skip

@@ -1,10 +1,10 @@
 from pawpipe.config import job_runtime
 from pawpipe.features import FeatureInputs
-from pawpipe.frozen_mlp import FrozenMLPConfig, fit_fold
 from pawpipe.gpus import job_gpu
+from pawpipe.heads.frozen_mlp import FrozenMLPConfig, fit_fold
+from pawpipe.heads.stage import SVRJob
 from pawpipe.logs import job_logging
 from pawpipe.runtime import resolve_device, set_threads
-from pawpipe.svr import SVRJob
 from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821

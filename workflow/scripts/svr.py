@@ -1,8 +1,9 @@
 from pawpipe.config import job_runtime
 from pawpipe.features import FeatureInputs
 from pawpipe.gpus import job_gpu
+from pawpipe.heads.backend import SVRConfig
+from pawpipe.heads.stage import SVRJob, fit_fold
 from pawpipe.logs import job_logging
-from pawpipe.svr import SVRConfig, SVRJob, fit_fold
 from pawpipe.tracking import tracked
 
 sm = snakemake  # noqa: F821

@@ -2,11 +2,10 @@
 from pawpipe.config import job_runtime
 from pawpipe.features import FeatureInputs
 from pawpipe.gpus import job_gpu
+from pawpipe.heads.backend import SVRConfig
+from pawpipe.heads.search import select_features, tune_svr
 from pawpipe.logs import job_logging
-from pawpipe.selection import select_features
-from pawpipe.svr import SVRConfig
 from pawpipe.task import Task
-from pawpipe.tune import tune_svr
 
 sm = snakemake  # noqa: F821
 cfg = SVRConfig(**{**sm.params.svr, **job_runtime()["svr"], "threads": sm.threads, "gpu": sm.resources.gpu > 0})

@@ -1,5 +1,5 @@
 """(i) The RAPIDS write-up's head-to-head on one frozen embedding matrix: scikit-learn's SVR, cuML's SVR
-and a PyTorch MLP head (pawpipe.frozen_mlp, on the GPU where there is one), warmed, in one process. Fit
+and a PyTorch MLP head (pawpipe.heads.frozen_mlp, on the GPU where there is one), warmed, in one process. Fit
 and predict seconds, each as a ratio to scikit-learn's SVR, and each head's RMSE on held-out rows.
 
 The matrix is a fold's size (8,921 rows by the backbone's width): the fit rows, a validation slice (the
@@ -13,9 +13,10 @@ import time
 import numpy as np
 import torch
 
-from ..frozen_mlp import FrozenMLPConfig, fit_frozen_mlp
+from ..heads.backend import SVRConfig, cuml_status
+from ..heads.frozen_mlp import FrozenMLPConfig, fit_frozen_mlp
+from ..heads.kernel import KernelHead
 from ..metrics import rmse
-from ..svr import SVRConfig, SVRHead, cuml_status
 from ..task import Task
 
 
@@ -32,11 +33,11 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def time_svr(backend: str, cfg: SVRConfig, x_fit, y_fit, x_held) -> dict:
+def time_svr(backend: str, cfg: SVRConfig, spec, x_fit, y_fit, x_held) -> dict:
     if backend == "cuml":  # warm-up: the CUDA context and kernels, as every later fit of a job has them
-        SVRHead(backend, cfg).fit(x_fit[:500], y_fit[:500]).predict(x_held[:50])
+        KernelHead(backend, cfg, spec).fit(x_fit[:500], y_fit[:500]).predict(x_held[:50])
     t0 = time.perf_counter()
-    head = SVRHead(backend, cfg).fit(x_fit, y_fit)
+    head = KernelHead(backend, cfg, spec).fit(x_fit, y_fit)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     pred = head.predict(x_held)
@@ -72,7 +73,7 @@ def bench_heads(rows: int, dim: int, config: dict) -> tuple[list[dict], dict]:
         if backend == "cuml" and not ok:
             out.append({"head": name, "missing": why})
             continue
-        r = time_svr(backend, svr_cfg, x[fit], y[fit], x[held])
+        r = time_svr(backend, svr_cfg, task.kernel, x[fit], y[fit], x[held])
         out.append({"head": name, **r})
     device = "cuda" if torch.cuda.is_available() else "cpu"
     mlp_cfg = FrozenMLPConfig(**config["frozen_mlp"])
@@ -81,7 +82,7 @@ def bench_heads(rows: int, dim: int, config: dict) -> tuple[list[dict], dict]:
     base = out[0]
     for r in out:
         if "pred" in r:
-            r["rmse"] = rmse(r.pop("pred"), y[held])
+            r["held_out_rmse"] = rmse(y[held], r.pop("pred"))
             r["fit_vs_sklearn"] = base["fit_s"] / r["fit_s"]
             r["predict_vs_sklearn"] = base["predict_s"] / r["predict_s"]
     return out, {"fit_rows": rows - n_val, "val_rows": n_val, "held_out": n_val, "dim": dim}

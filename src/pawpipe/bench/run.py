@@ -37,9 +37,9 @@ import torch
 
 from ..config import resolve_model_args
 from ..configfile import load_config
+from ..heads.backend import cuml_status
 from ..model import create_model, resolve_normalization
 from ..runtime import resolve_device, set_threads
-from ..svr import cuml_status
 from ..train import TrainConfig
 from .sections import (
     Bench,
@@ -199,7 +199,7 @@ def run_heads(b: Bench, a, result: dict, peak) -> None:
             continue
         print(
             f"{r['head']:<18} {r['fit_s']:>9.3f} {r['fit_vs_sklearn']:>9.2f}x {r['predict_s']:>10.4f} "
-            f"{r['predict_vs_sklearn']:>9.2f}x {r['rmse']:>14.3f}"
+            f"{r['predict_vs_sklearn']:>9.2f}x {r['held_out_rmse']:>14.3f}"
             + (f"   ({r['epochs']} epochs, best {r['best_epoch']})" if "epochs" in r else "")
         )
 

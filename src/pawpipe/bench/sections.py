@@ -17,9 +17,11 @@ import torch
 from ..cache import ImageCache, ImageSpec
 from ..embed import EmbedSettings, torch_predictor
 from ..frames import host_lib, lib_for, standardise
+from ..heads.backend import SVRConfig, cuml_status, make_estimator
+from ..heads.kernel import KernelHead
 from ..model import PawModel, count_parameters, create_model
 from ..runtime import Normalizer, amp_dtype, use_channels_last
-from ..svr import SVRConfig, SVRHead, cuml_status, make_svr
+from ..task import Task
 from ..train import (
     CachedImages,
     EpochSampler,
@@ -253,12 +255,13 @@ def bench_svr(rows: int, dim: int, n_test: int, config: dict):
     n_val = rows // 9
     train, val, test = x[: rows - n_val], x[rows - n_val : rows], x[rows:]
     cfg = SVRConfig(**{**config["svr"], "C": 20.0, "epsilon": 1.0})
+    spec = Task.from_config(config["task"]).kernel  # the config's task's kernel head (the demo's: an SVR)
     out, preds = [], {}
     for backend in ["sklearn"] + (["cuml"] if cuml_status()[0] else []):
         if backend == "cuml":  # warm-up: CUDA context and kernels, as every later fit of a job has them
-            SVRHead(backend, cfg).fit(train[:500], y[:500]).predict(val)
+            KernelHead(backend, cfg, spec).fit(train[:500], y[:500]).predict(val)
         t0 = time.perf_counter()
-        head = SVRHead(backend, cfg).fit(train, y[: rows - n_val])
+        head = KernelHead(backend, cfg, spec).fit(train, y[: rows - n_val])
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         preds[backend] = np.concatenate([head.predict(val), head.predict(test)])
@@ -271,7 +274,7 @@ def bench_svr(rows: int, dim: int, n_test: int, config: dict):
         yy = cp.asarray(y[: rows - n_val], dtype=cp.float32)
         cp.cuda.Device().synchronize()
         t0 = time.perf_counter()
-        make_svr("cuml", cfg).fit(xs, yy)  # the pipeline's estimator: the config's kernel, gamma and cache
+        make_estimator("svr", "cuml", cfg).fit(xs, yy)  # the pipeline's estimator: the config's kernel, gamma and cache
         cp.cuda.Device().synchronize()
         extra["cuml_raw_fit_s"] = time.perf_counter() - t0
         extra["pred_rmse_cuml_vs_sklearn"] = float(np.sqrt(np.mean((preds["cuml"] - preds["sklearn"]) ** 2)))
@@ -279,10 +282,9 @@ def bench_svr(rows: int, dim: int, n_test: int, config: dict):
 
 
 def bench_select(rows: int, dim: int, n_sets: int, config: dict, backend: str) -> dict:
-    """(h): forward selection (pawpipe.selection) over `n_sets` synthetic feature sets of `dim` columns
+    """(h): forward selection (pawpipe.heads.search) over `n_sets` synthetic feature sets of `dim` columns
     on `rows` rows in 10 folds, as the svr_search rule runs it: the k + 1 selections and their fits."""
-    from ..selection import OOFPredictions, Selection, forward_select
-    from ..task import Task
+    from ..heads.search import OOFPredictions, Selection, forward_select
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, n_sets * dim)).astype(np.float32)

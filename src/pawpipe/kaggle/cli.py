@@ -133,9 +133,9 @@ def download(data_dir: str | Path, competition: str = COMPETITION, dry_run: bool
 
 def submission_message(exp: str, cv: dict) -> str:
     """`pawpipe EXP: CV RMSE blend 10.9430 (mlp 11.5650, svr 10.9270, 5 folds)`, in the run's metric."""
-    from ..metrics import get_metric
+    from ..metrics import recorded_label
 
-    s, label = cv["scores"], get_metric(cv["task"]["metric"]).label
+    s, label = cv["scores"], recorded_label(cv["task"])
     heads = ", ".join(f"{h} {s[h]:.4f}" for h in cv["heads"])
     return f"pawpipe {exp}: CV {label} blend {s['blend']:.4f} ({heads}, {cv['n_folds']} folds)"
 

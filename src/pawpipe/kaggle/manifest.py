@@ -29,10 +29,12 @@ class ManifestError(ValueError):
 
 def fold_artifacts(engine: str, heads: list[str] = ("mlp", "svr")) -> tuple[str, ...]:
     """The artifacts of each fold that the package ships (the names the pipeline writes them under):
-    the checkpoint, or the ONNX graph and its check report with embed.engine: onnx; the kernel head;
-    the frozen-feature MLP where it is one of the heads; the blend."""
+    the checkpoint, or the ONNX graph and its check report with embed.engine: onnx; each frozen-feature
+    head's file (pawpipe.heads.HEADS); the blend."""
+    from ..heads import HEADS
+
     models = ("model.onnx", "onnx.json") if engine == "onnx" else ("best.pt",)
-    return (*models, "svr.npz", *(["frozen_mlp.pt"] if "frozen_mlp" in heads else []), "blend.json")
+    return (*models, *(HEADS[h].model_file for h in heads if HEADS[h].model_file), "blend.json")
 
 
 def input_key(artifact: str) -> str:

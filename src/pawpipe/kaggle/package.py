@@ -107,9 +107,9 @@ def check_packageable(resolved_config: dict, owner: str | None) -> None:
 
 def used_extractors(svr_files: list[str]) -> list[str]:
     """The extractors whose outputs some fold's SVR reads (after a selection, possibly fewer than all)."""
-    from ..svr_model import load_portable
+    from ..heads.portable import load_kernel_head
 
-    sets = {name for path in svr_files for name in load_portable(path).feature_sets}
+    sets = {name for path in svr_files for name in load_kernel_head(path).feature_sets}
     return sorted({name.split(".")[0] for name in sets if "." in name and not name.startswith("exp:")})
 
 

@@ -24,11 +24,11 @@ from ..cache import ImageCache, ImageSpec, layout
 from ..data import ID, DataError, check_image_files, check_table, read_table, tabular_features
 from ..embed import EmbedSettings, fold_predictor
 from ..features import assemble
+from ..heads import HEADS
 from ..io import read_json, write_csv, write_json
 from ..logs import log
 from ..report import check_submission
 from ..runtime import set_threads
-from ..svr_model import load_portable
 from ..task import Task
 from .manifest import Manifest
 
@@ -43,14 +43,14 @@ def load_test_images(paths: list[Path], spec: ImageSpec, workers: int) -> ImageC
 def svr_features(
     feature_sets: list[str], embeddings: np.ndarray, test: pd.DataFrame, extracted: dict, task: Task
 ) -> np.ndarray:
-    """The kernel head's input: the sets it was fitted on, assembled in the recorded order (pawpipe.features)."""
+    """A frozen-feature head's input: the sets it was fitted on, assembled in the recorded order (pawpipe.features)."""
     available = {"embedding": embeddings, **extracted}
     if "metadata" in feature_sets:
         available["metadata"] = tabular_features(test, test[ID].tolist(), task.features)
     missing = [name for name in feature_sets if name not in available]
     if missing:
         raise ValueError(
-            f"the packaged SVR uses feature set {missing[0]!r}, which the package cannot compute; rebuild the "
+            f"a packaged head uses feature set {missing[0]!r}, which the package cannot compute; rebuild the "
             f"package with the package rule (other experiments' embeddings cannot be packaged)"
         )
     return assemble(available, feature_sets)
@@ -150,9 +150,9 @@ def deal_folds(folds: list[int], devices: list[str]) -> list[tuple[str, list[int
 def predict_fold(
     package_dir: Path, manifest: Manifest, fold: int, device: str, images, test, threads: int, extracted: dict
 ):
-    """One fold's blended test predictions (float64: values, or class probabilities) and its seconds:
-    loading, then predicting. Each head predicts, then the blend formula weighs them as the fold's
-    blend.json says."""
+    """One fold's blended test predictions (float64: values, or probabilities) and its seconds: loading,
+    then predicting. The fine-tuned head predicts with the backbone; each frozen-feature head (HEADS) from
+    its file on the features it was fitted on; the blend formula weighs them as the fold's blend.json says."""
     task = Task.load(manifest.task)
     t0 = time.perf_counter()
     settings = notebook_settings(manifest, device, threads)
@@ -162,24 +162,15 @@ def predict_fold(
         raise ValueError(
             f"fold {fold}: its model takes {info['image_size']} px images, the package says {images.shape[1]}"
         )
-    svr_model = load_portable(manifest.path(package_dir, fold, "svr.npz"))
     weights = read_json(manifest.path(package_dir, fold, "blend.json"))["weights"]
+    frozen = {h: HEADS[h].load(manifest.path(package_dir, fold, HEADS[h].model_file)) for h in weights
+              if HEADS[h].frozen}  # fmt: skip
     load_s, t0 = time.perf_counter() - t0, time.perf_counter()
     meta = tabular_features(test, test[ID].tolist(), task.features) if info["head_metadata"] else None
     mlp, emb = run(images, np.arange(len(test)), desc=f"fold {fold}", meta=meta)
-    x = svr_features(svr_model.feature_sets, emb, test, extracted, task)
-    if device.startswith("cuda"):
-        import torch
-
-        svr = svr_model.predict(x, xp=torch, asarray=lambda a: torch.as_tensor(a, device=device))
-    else:
-        svr = svr_model.predict(x)
-    preds = {"mlp": mlp.astype(np.float64), "svr": svr}
-    if "frozen_mlp" in weights:
-        from ..frozen_mlp import FittedMLP
-
-        frozen = FittedMLP.load(manifest.path(package_dir, fold, "frozen_mlp.pt"))
-        preds["frozen_mlp"] = frozen.predict(svr_features(frozen.feature_sets, emb, test, extracted, task), device)
+    preds = {"mlp": mlp.astype(np.float64)}
+    for name, head in frozen.items():
+        preds[name] = head.predict(svr_features(head.feature_sets, emb, test, extracted, task), device)
     predict_s = time.perf_counter() - t0
     shown = ", ".join(f"{h} {w:.2f}" for h, w in weights.items())
     log.info("fold %d on %s (%s, amp %s): loaded in %.1f s, %d images in %.1f s, blend weights %s", fold, device,

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..data import read_table
 from ..io import atomic_path, read_csv, read_json, write_json
@@ -111,12 +112,15 @@ def compare(kernel_csv: Path, pipeline_csv: Path, tolerance: float, task: Task) 
     ours, theirs = read_csv(kernel_csv, id_column=task.id), read_csv(pipeline_csv, id_column=task.id)
     if ours[task.id].tolist() != theirs[task.id].tolist() or list(ours.columns) != list(theirs.columns):
         raise RehearsalError(f"{kernel_csv}: its ids or columns differ from {pipeline_csv}'s (order or content)")
-    if task.submission == "label":
-        differ = int((ours[task.columns[0]].astype(str) != theirs[task.columns[0]].astype(str)).sum())
-        if differ:
-            raise RehearsalError(f"the kernel's submission gives {differ} rows another label than the pipeline's")
-        return 0.0
-    diff = float(max(np.abs(ours[c].to_numpy(float) - theirs[c].to_numpy(float)).max() for c in task.columns))
+    diff = 0.0
+    for c in task.columns:
+        a, b = pd.to_numeric(ours[c], errors="coerce"), pd.to_numeric(theirs[c], errors="coerce")
+        if a.isna().any() or b.isna().any():  # labels (or lists of them): equal, row for row
+            differ = int((ours[c].fillna("").astype(str) != theirs[c].fillna("").astype(str)).sum())
+            if differ:
+                raise RehearsalError(f"the kernel's submission gives {differ} rows another {c!r} than the pipeline's")
+            continue
+        diff = max(diff, float(np.abs(a.to_numpy(float) - b.to_numpy(float)).max()))
     if diff > tolerance:
         raise RehearsalError(
             f"the kernel's submission differs from the pipeline's by up to {diff:.4g} (tolerance "

@@ -3,7 +3,7 @@
 
 
 def get_heads(wildcards):
-    """The heads the blend combines, in order (config `heads`; pawpipe.blend.HEADS names each one)."""
+    """The heads the blend combines, in order (config `heads`; pawpipe.heads.HEADS names each one)."""
     return what(wildcards)["heads"]
 
 

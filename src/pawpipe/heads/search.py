@@ -1,32 +1,40 @@
-"""Forward selection of the kernel head's feature sets on the out-of-fold metric, with an honest CV.
+"""Searches over every fold at once for the kernel head (rule svr_search): C and epsilon on a grid
+(svr.grid), or forward selection of its feature sets (svr.select), each on the out-of-fold metric.
 
-Start from nothing; at each step add the set whose addition improves the OOF score most (the task's
-metric, in its direction); stop when the best addition helps by no more than svr.select.min_gain (in
-the metric's units) or nothing is left. That is how the
-contest's winner chose among frozen features of many pretrained models.
+Forward selection starts from nothing; at each step it adds the set whose addition improves the OOF
+score most (the task's metric, in its direction), and stops when the best addition helps by no more
+than svr.select.min_gain (in the metric's units) or nothing is left. That is how the contest's winner
+chose among frozen features of many pretrained models.
 
 A selection scored on the rows that made it flatters itself. So it runs once per fold k on the OOF
-rows of the other folds only, and fold k's SVR then fits the combination chosen without its rows: its
-OOF predictions, and so the CV report, are never scored on rows that chose them. This is nearly, not
-strictly, nested: fold k's rows did train the other folds' SVRs (and backbones) whose OOF predictions
-scored its choice; what they never do is score it. The same selection on all rows is recorded too,
-labelled optimistic. The fits a path needs are shared by every path (a
-combination's OOF predictions are computed once), so k + 1 selections cost little more than one.
+rows of the other folds only, and fold k's kernel head then fits the combination chosen without its
+rows: its OOF predictions, and so the CV report, are never scored on rows that chose them. This is
+nearly, not strictly, nested: fold k's rows did train the other folds' heads (and backbones) whose OOF
+predictions scored its choice; what they never do is score it. The same selection on all rows is
+recorded too, labelled optimistic. The fits a path needs are shared by every path (a combination's
+OOF predictions are computed once), so k + 1 selections cost little more than one.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .features import FeatureInputs, assemble, load_feature_sets
-from .frames import ArrayLib, lib_for
-from .io import read_csv, write_json
-from .logs import log
-from .svr import SVRConfig, classes_of, fit_target, run_fits, select_backend
-from .task import Task
+from ..features import FeatureInputs, assemble, combine, load_feature_sets
+from ..frames import ArrayLib, lib_for
+from ..io import read_csv, write_json
+from ..logs import log
+from ..task import Task
+from .backend import SVRConfig, run_fits, select_backend
+
+
+def oof_array(task: Task, n: int) -> np.ndarray:
+    """An empty out-of-fold prediction for n rows, of the task's shape."""
+    return np.empty((n, task.n_outputs) if task.n_outputs > 1 else n)
+
 
 Combination = tuple[str, ...]
 
@@ -68,10 +76,9 @@ class OOFPredictions:
                 x = assemble(sets, list(combo), self.lib.xp)
                 val_host = self.fold_of == k
                 val = self.lib.asarray(val_host)
-                tasks.append((self.cfg, x[~val], fit_target(self.y[~val_host], self.cfg, self.task), x[val]))
-            shape = (len(self.y), self.task.n_outputs) if self.task.n_outputs > 1 else len(self.y)
-            oof = np.empty(shape)
-            fits = run_fits(backend, self.cfg.threads, tasks, keep_heads=False, n_classes=classes_of(self.task))
+                tasks.append((self.cfg, x[~val], self.y[~val_host], x[val]))
+            oof = oof_array(self.task, len(self.y))
+            fits = run_fits(backend, self.cfg.threads, self.task.kernel, tasks, keep_heads=False)
             for k, fit in enumerate(fits):
                 oof[self.fold_of == k] = fit["preds"][0]
             self.done[combo] = oof
@@ -116,7 +123,7 @@ def select_features(
     to out_json with every step's scores."""
     t0 = time.perf_counter()
     folds = read_csv(folds_csv)
-    fold_of, y = folds["fold"].to_numpy(), task.encode(folds[task.target])
+    fold_of, y = folds["fold"].to_numpy(), task.encode(folds)
     fold_ids = sorted(np.unique(fold_of).tolist())
     if fold_ids != list(range(len(fold_inputs))):
         raise ValueError(f"{folds_csv}: folds {fold_ids}, but {len(fold_inputs)} folds' embeddings were given")
@@ -139,7 +146,7 @@ def select_features(
             if k != "all"
         },
         "all_rows": {"sets": list(oof.key(paths["all"].sets)), "order": paths["all"].sets, "steps": paths["all"].steps},
-        "metric": task.metric,
+        "metric": task.metric_name,
         "cv_score": task.score(y, honest),
         "cv_score_in_sample": paths["all"].score,
         "backend": backend,
@@ -153,5 +160,48 @@ def select_features(
         "feature selection: %s on all rows (OOF %s %.4f, optimistic); per fold %s; honest CV %.4f; %d fits in %.1f s",
         "+".join(paths["all"].sets), task.scorer.label, summary["cv_score_in_sample"], per_fold, summary["cv_score"],
         oof.fits, summary["seconds"],
+    )  # fmt: skip
+    return summary
+
+
+def tune_svr(fold_inputs: list[FeatureInputs], folds_csv: str, cfg: SVRConfig, out_json: str, task: Task) -> dict:
+    """Every (C, epsilon) of svr.grid fitted on every fold (`fold_inputs` in fold order), one trial at a
+    time: its folds' fits (in parallel over svr.threads processes with scikit-learn) keep only their
+    predictions, so memory holds one trial's models, not the grid's."""
+    folds = read_csv(folds_csv)
+    fold_of = folds["fold"].to_numpy()
+    fold_ids = sorted(np.unique(fold_of).tolist())
+    y = task.encode(folds)
+    backend = select_backend(cfg, "tuning")
+    lib = lib_for(backend)
+    features = [combine(load_feature_sets(inputs, folds, cfg.features, lib), lib)[0] for inputs in fold_inputs]
+    trials = [
+        replace(cfg, C=float(C), epsilon=float(e)) for C, e in itertools.product(cfg.grid["C"], cfg.grid["epsilon"])
+    ]
+    t0, results = time.perf_counter(), []
+    for trial in trials:
+        tasks = []
+        for k, x in zip(fold_ids, features, strict=True):
+            val = fold_of == k
+            mask = lib.asarray(val)
+            tasks.append((trial, x[~mask], y[~val], x[mask]))
+        oof = oof_array(task, len(folds))
+        for k, fit in zip(fold_ids, run_fits(backend, cfg.threads, task.kernel, tasks, keep_heads=False), strict=True):
+            oof[fold_of == k] = fit["preds"][0]
+        results.append({"C": trial.C, "epsilon": trial.epsilon, "oof_score": task.score(y, oof)})
+        log.info("C=%g epsilon=%g: OOF %s %.4f", trial.C, trial.epsilon, task.scorer.label, results[-1]["oof_score"])
+    best = results[task.scorer.best([r["oof_score"] for r in results])]
+    summary = {
+        "metric": task.metric_name,
+        "best": best,
+        "grid": results,
+        "backend": backend,
+        "fits": len(trials) * len(fold_ids),
+        "seconds": time.perf_counter() - t0,
+    }
+    write_json(summary, out_json)
+    log.info(
+        "kernel head tuning: best C=%g epsilon=%g (OOF %s %.4f) from %d fits in %.1f s",
+        best["C"], best["epsilon"], task.scorer.label, best["oof_score"], summary["fits"], summary["seconds"],
     )  # fmt: skip
     return summary

@@ -22,9 +22,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .io import atomic_path
-from .objective import Objective
-from .task import Task
+from ..io import atomic_path
+from ..task import Task
+from .objective import Objective, mlp_head
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class FrozenMLPConfig:
 class FrozenMLP(nn.Module):
     def __init__(self, dim: int, hidden: int, dropout: float, n_outputs: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_outputs))
+        self.net = mlp_head(dim, hidden, dropout, n_outputs)
         self.n_outputs = n_outputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,7 +108,7 @@ def fit_frozen_mlp(
     x_fit, x_val = (np.asarray(a.get() if hasattr(a, "get") else a, np.float64) for a in (x_fit, x_val))
     mean, scale = x_fit.mean(axis=0), x_fit.std(axis=0)
     scale = np.where(scale < 10 * np.finfo(np.float64).eps, 1.0, scale)
-    objective = Objective.for_task(task, y_fit)
+    objective = Objective.from_dict(task.objective(y_fit))
     dev = torch.device(device)
     torch.manual_seed(seed)
     model = FrozenMLP(x_fit.shape[1], cfg.hidden, cfg.dropout, objective.n_outputs).to(dev)
@@ -134,7 +134,7 @@ def fit_frozen_mlp(
             optimizer.step()
             total += loss.detach() * len(rows)
         score = task.score(y_val, fitted.predict(x_val, dev))
-        history.append({"epoch": epoch + 1, "train_loss": total.item() / len(xs), f"val_{task.metric}": score})
+        history.append({"epoch": epoch + 1, "train_loss": total.item() / len(xs), f"val_{task.metric_name}": score})
         if scorer.better(score, best):
             best, best_epoch, waited = score, epoch + 1, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -151,24 +151,24 @@ def fit_frozen_mlp(
 
 def fit_fold(job, cfg: FrozenMLPConfig, features: dict, seed: int, device: str) -> dict:
     """The frozen-feature MLP of one fold: fitted on the other folds' rows, stopped early on the fold's,
-    its predictions for the fold's rows and the test set, and the fitted head. `job` is an svr.SVRJob:
+    its predictions for the fold's rows and the test set, and the fitted head. `job` is a heads.stage.SVRJob:
     it reads the feature files the svr rule reads (its `tuning` is not used)."""
-    from .features import combine
-    from .frames import host_lib
-    from .io import read_csv, write_csv, write_json
-    from .logs import log
-    from .svr import fold_feature_sets
+    from ..features import combine
+    from ..frames import host_lib
+    from ..io import read_csv, write_csv, write_json
+    from ..logs import log
+    from .stage import fold_feature_sets, oof_frame
 
     task = Task.load(job.task)
     folds = read_csv(job.folds_csv)
     sets, _ = fold_feature_sets(job, folds, features, host_lib())
     x, x_test = combine(sets)
     val = folds["fold"].to_numpy() == job.fold
-    y = task.encode(folds[task.target])
+    y = task.encode(folds)
     fitted, info = fit_frozen_mlp(x[~val], y[~val], x[val], y[val], task, cfg, seed * 1000 + job.fold, device)
     fitted.meta["feature_sets"] = list(sets)
     fitted.save(job.out_model)
-    oof = task.put(folds.loc[val, ["Id", "fold", task.target]].copy(), "pred", fitted.predict(x[val], device))
+    oof = task.put(oof_frame(folds, val, task), "pred", fitted.predict(x[val], device))
     test_ids = np.load(job.inputs.embeddings)["test_ids"]
     test = task.put(pd.DataFrame({"Id": test_ids}), "pred", fitted.predict(x_test, device))
     write_csv(oof, job.out_oof)

@@ -1,0 +1,95 @@
+"""Soft labels: each row's target is a distribution over C classes (task.target lists the C columns,
+e.g. HMS 2024's expert vote shares), scored by how far the predicted distribution is from it (KL
+divergence). A head predicts a distribution (softmax) trained on the soft cross-entropy; the kernel
+head is one SVC per class against the rest on each row's most voted class, calibrated into a
+distribution on the soft targets; folds are stratified on the most voted class."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import Task, number_problems, objective_spec, register_task, sample_problem
+
+TOLERANCE = 1e-3  # how far from 1 a row's shares may sum
+
+
+@register_task("softlabel")
+@dataclass(frozen=True)
+class SoftLabel(Task):
+    losses = ("soft_cross_entropy",)
+    submissions = ("probabilities",)
+    figures = ("per_output", "reliability")
+    baseline_label = "each fold's training mean distribution"
+
+    @classmethod
+    def config_problems(cls, task: dict) -> list[str]:
+        problems = super().config_problems(task)
+        if isinstance(task["target"], str) or len(task["target"]) < 2:
+            problems.append(f"task.target: soft labels are a column per class (two or more), not {task['target']!r}")
+        return problems
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.target_columns)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [str(c) for c in self.target_columns]
+
+    def encode(self, frame):
+        return frame[self.target_columns].apply(pd.to_numeric).to_numpy(np.float64)
+
+    def target_problems(self, df, where):
+        problems = []
+        values = df[self.target_columns].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        for i in np.flatnonzero(~np.isfinite(values).all(axis=1) | (values < 0).any(axis=1)):
+            shares = dict(zip(self.target_columns, values[i].tolist(), strict=True))
+            problems.append(f"{where(i)}: the soft label {shares} is not a share >= 0 per class")
+        sums = values.sum(axis=1)
+        for i in np.flatnonzero(np.isfinite(sums) & (np.abs(sums - 1) > TOLERANCE)):
+            problems.append(f"{where(i)}: the soft label's shares sum to {sums[i]:g}, not 1 (columns "
+                            f"{self.target_columns}); vote counts must be divided by the row's total")  # fmt: skip
+        return problems
+
+    def resolve(self, train, sample, n_splits, where):
+        columns = [c for c in sample.columns if c != self.id]
+        task = dataclasses.replace(self, classes=list(self.target_columns), columns=columns, submission="probabilities")
+        problem = sample_problem(columns, where["sample"])
+        if problem:
+            return task, [problem]
+        if sorted(map(str, columns)) != sorted(map(str, self.target_columns)):
+            return task, [f"{where['sample']}: columns {columns}, but the soft label's classes are "
+                          f"{self.target_columns} (task.target); the submission has a column per class"]  # fmt: skip
+        return task, []
+
+    def strata(self, frame):
+        return self.encode(frame).argmax(axis=1)
+
+    def objective(self, y_fit):
+        return objective_spec("soft_cross_entropy", "softmax", self.n_outputs)
+
+    @property
+    def kernel(self):
+        from ..heads.kernel import KernelSpec
+
+        return KernelSpec("svc", "argmax", "softmax", self.n_outputs)
+
+    def labels(self, pred):
+        return np.asarray(pred, float).argmax(axis=1)
+
+    def submitted(self, pred):
+        order = [self.target_columns.index(c) for c in self.columns]
+        return self.finish(pred)[:, order]
+
+    def solution(self, target):
+        return np.asarray(target, float)[:, [self.target_columns.index(c) for c in self.columns]]
+
+    def read_submission(self, sub, reads):
+        return self.read(sub[[str(c) for c in self.target_columns]].to_numpy(float), reads)
+
+    def value_problems(self, sub, ids, where):
+        return number_problems(sub, ids, where, self.columns, [(0.0, 1.0)] * len(self.columns))
