@@ -3,7 +3,7 @@
 #
 # Rules by stage: data.smk (demo_data, check_data, folds, cache), train.smk (check_weights, train),
 # embed.smk (export_onnx, embed, extract), svr.smk (svr_search, svr, frozen_mlp), blend.smk (blend,
-# cv, submission, plots, experiment, board), ensemble.smk, kaggle.smk (download_data, submit, package,
+# cv, submission, plots, experiment, board), ensemble.smk, stack.smk, kaggle.smk (download_data, submit, package,
 # rehearse_kaggle, publish, leaderboard); each stage's input functions in rules/inputs/, the config
 # split and a sweep's points in common.smk, what each job asks for in pawpipe.cluster. What a result
 # depends on reaches rules as params; how a job runs (the schema's x-runtime keys) reaches jobs at
@@ -41,6 +41,7 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/svr.smk"
 include: "workflow/rules/blend.smk"
 include: "workflow/rules/ensemble.smk"
+include: "workflow/rules/stack.smk"
 include: "workflow/rules/kaggle.smk"
 
 
@@ -55,6 +56,7 @@ rule all:
         expand("models/{exp}/report/cv_table.csv", exp=EXPERIMENTS),
         "models/board.csv",
         f"submissions/ensemble-{ENSEMBLE}/submission.csv" if is_ensemble() else [],
+        f"submissions/stack-{STACK}/submission.csv" if is_stack() else [],
 
 
 onstart:

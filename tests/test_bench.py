@@ -12,13 +12,13 @@ from pawpipe.heads.backend import cuml_status
 pytestmark = pytest.mark.slow  # times real models, a minute or so
 
 SECTIONS = ("(a) training step", "(b) embedding,", "(c) SVR", "(d) data loading", "(e) fine-tuning")
-SECTIONS += ("(f) CPU inference", "(i) three heads")
+SECTIONS += ("(f) CPU inference", "(i) three heads", "(j) stacker")
 
 
 def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     out = tmp_path / "bench.json"
     args = ["--steps", "2", "--warmup", "1", "--svr-rows", "300", "--svr-dim", "32", "--cache-rows", "64",
-            "--heads-rows", "300", "--heads-dim", "16", "--json", str(out)]  # fmt: skip
+            "--heads-rows", "300", "--heads-dim", "16", "--stack-rows", "400", "--json", str(out)]  # fmt: skip
     result = bench.main(args)
     printed = capsys.readouterr().out
     for section in SECTIONS:
@@ -52,6 +52,9 @@ def test_benchmark_smoke_run_on_cpu(tmp_path, capsys):
     ok, why = cuml_status()
     assert heads["cuML SVR"]["fit_s"] > 0 if ok else heads["cuML SVR"]["missing"] == why
     assert heads[mlp]["fit_s"] > 0 and 5 < heads[mlp]["held_out_rmse"] < 40
+    # (j): the stacker on the CPU, and on CUDA where XGBoost was built with it and a GPU is here.
+    stack = {r["device"]: r for r in saved["stack"]["rows"]}
+    assert "cpu" in stack and stack["cpu"]["fit_s"] > 0 and stack["cpu"]["rounds"] >= 1
 
 
 def test_the_gpu_suite_starts_in_smoke_mode_and_renders_its_targets(tmp_path, capsys):
@@ -60,7 +63,7 @@ def test_the_gpu_suite_starts_in_smoke_mode_and_renders_its_targets(tmp_path, ca
     result = bench.main(["--suite", "gpu", "--smoke", "--json", str(tmp_path / "gpu.json"), "--render", str(page)])
     printed = capsys.readouterr().out
     for section in ("(a) training step", "(b) embedding", "(c) SVR", "(d) data loading", "(g) memory at batch 16",
-                    "(i) three heads"):  # fmt: skip
+                    "(i) three heads", "(j) stacker"):  # fmt: skip
         assert section in printed
     assert "(e) fine-tuning" not in printed and "(f) CPU inference" not in printed
     assert result["projection"]["total_min"] > 0 and "projected:" in printed

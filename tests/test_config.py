@@ -22,6 +22,8 @@ CHANGED_HOW = {
     "svr.backend": "sklearn",
     "svr.threads": 2,
     "svr.cache_size": 256,
+    "stack.device": "cpu",
+    "stack.threads": 2,
 }
 
 

@@ -160,7 +160,7 @@ def test_a_manifest_of_another_version_or_with_a_missing_file_is_refused(tmp_pat
     path = write_package(tmp_path / "old")
     data = json.loads(path.read_text())
     path.write_text(json.dumps({k: v for k, v in data.items() if k != "version"}))  # as packages before it
-    with pytest.raises(ManifestError, match=r"manifest version 1, but this pawpipe reads version 2; rebuild"):
+    with pytest.raises(ManifestError, match=r"manifest version 1, but this pawpipe reads version 3; rebuild"):
         Manifest.read(tmp_path / "old")
     write_package(tmp_path / "partial")
     (tmp_path / "partial" / "fold0-svr.npz").unlink()

@@ -113,6 +113,31 @@ def test_a_sweep_runs_as_one_dag_survives_a_kill_and_the_board_ranks_it(tmp_path
     summary = json.loads((workdir / "models/ensemble-top/ensemble.json").read_text())
     assert summary["experiments"] == board.sort_values("rank")["exp"].head(2).tolist()
     assert run_snakemake(workdir, "-n", "--cores", "1").stdout.count("Nothing to be done") == 1
+    check_the_stacker_over_the_sweep(workdir)
+
+
+def check_the_stacker_over_the_sweep(workdir):
+    """The stacker fed by the sweep's points and the metadata columns: its honest CV beside the ensemble's
+    and the best point's, a row on the board, and its package's notebook reproducing its submission."""
+    (workdir / "stack.yaml").write_text(
+        "stack: {experiments: sweep, n_estimators: 200}\nkaggle: {experiment: stack-main, weights_dtype: float32}\n"
+    )
+    env = {**os.environ, "KAGGLE_USERNAME": "t"}
+    run_snakemake(workdir, "--cores", "2", "all", "rehearse_kaggle", "--configfile", "config/config.yaml",
+                  "stack.yaml", env=env)  # fmt: skip
+    stack = json.loads((workdir / "models/stack-main/stack.json").read_text())
+    assert stack["experiments"] == NAMES and stack["components"] == [f"{e}:{h}" for e in NAMES for h in ("mlp", "svr")]
+    assert len(stack["tabular"]) == 12 and {"stack", "ensemble", "best_experiment"} <= set(stack["scores"])
+    assert stack["stack_beats_the_others"] == all(stack["scores"]["stack"] < stack["scores"][k]
+                                                  for k in ("ensemble", "best_experiment"))  # fmt: skip
+    board = pd.read_csv(workdir / "models/board.csv")
+    row = board[board["exp"] == "stack-main"].iloc[0]
+    assert (
+        row["cv_blend"] == pytest.approx(stack["scores"]["stack"]) and row["changed"] == f"stack of {', '.join(NAMES)}"
+    )
+    report = json.loads((workdir / "submissions/stack-main/kaggle/rehearsal/report.json").read_text())
+    assert "xgboost" in report["requires"]
+    assert all(layout["max_abs_diff"] <= 1e-6 for layout in report["layouts"].values())  # float32 weights
 
 
 def test_a_sweep_point_gets_its_own_config_in_every_rule(tmp_path):

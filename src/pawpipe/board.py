@@ -35,6 +35,7 @@ class BoardJob:
     base: dict  # the run's base config (runtime keys excluded): what each row's changes are relative to
     out_csv: str
     out_plot: str
+    stack_jsons: list[str] = ()  # each stacker's stack.json: a row each, beside the experiments
 
 
 def usage(exp_dir: Path) -> dict[str, dict[str, float]]:
@@ -88,6 +89,21 @@ def board_row(cv: dict, experiment: dict, base: dict, root: Path) -> dict:
     row["gpu_hours"] = sum(s["gpu_hours"] for s in stages.values())
     for stage, s in sorted(stages.items()):
         row[f"minutes_{stage}"], row[f"gpu_hours_{stage}"] = s["minutes"], s["gpu_hours"]
+    row["public_lb"], row["private_lb"] = leaderboard_scores(root / "submissions" / exp / "leaderboard.csv")
+    return row
+
+
+def stack_row(summary: dict, root: Path) -> dict:
+    """A stacker's row: its cross-fitted CV as the row's figure, what it stacks as what changed."""
+    exp = f"stack-{summary['name']}"
+    folds = [f["score"] for f in summary["folds"].values()]
+    stages = usage(root / "models" / exp)
+    row = {"exp": exp, "sweep": None, "metric": summary["metric"], "greater_is_better": summary["greater_is_better"],
+           "metric_label": summary["label"], "changed": f"stack of {', '.join(summary['experiments'])}",
+           "cv_stack": summary["scores"]["stack"], "cv_blend": summary["scores"]["stack"],
+           "cv_ensemble": summary["scores"]["ensemble"], "fold_spread": float(np.std(folds)), "n_folds": len(folds),
+           "minutes": sum(s["minutes"] for s in stages.values()),
+           "gpu_hours": sum(s["gpu_hours"] for s in stages.values())}  # fmt: skip
     row["public_lb"], row["private_lb"] = leaderboard_scores(root / "submissions" / exp / "leaderboard.csv")
     return row
 
@@ -148,7 +164,7 @@ def write_board(job: BoardJob, root: str | Path = ".") -> pd.DataFrame:
     rows = [
         board_row(read_json(cv), read_json(experiment), job.base, root)
         for cv, experiment in zip(job.cv_jsons, job.experiment_jsons, strict=True)
-    ]
+    ] + [stack_row(read_json(path), root) for path in job.stack_jsons]
     table = rank(pd.DataFrame(rows))
     write_csv(table, job.out_csv)
     plot(table, job.out_plot)

@@ -26,7 +26,8 @@ from typing import Any
 class Sizing:
     """What sizes one rule's jobs: the config key of its cores (None: 1), the cluster.* block of its
     memory and time limit (None: the profile's default-resources), and what decides whether it takes a
-    GPU: `device` (train.device), `embed` (the same, and embed.engine: torch), `svr` (cuML), or None."""
+    GPU: `device` (train.device), `embed` (the same, and embed.engine: torch), `svr` (cuML), `stack`
+    (stack.device), or None."""
 
     cores: str | None
     limits: str | None
@@ -44,6 +45,7 @@ SIZING = {
     "svr_search": Sizing("svr.threads", "svr", "svr"),
     "frozen_mlp": Sizing("train.threads", "svr", "device"),
     "rehearse_kaggle": Sizing(None, None, "device"),
+    "stack": Sizing("stack.threads", "svr", "stack"),
 }
 
 
@@ -88,6 +90,8 @@ def gpus(config: dict, rule: str, has_gpu: bool, has_cuml: bool) -> int:
     policy, device = SIZING[rule].gpu, config["train"]["device"]
     if policy is None or (policy == "embed" and config["embed"]["engine"] != "torch"):
         return 0
+    if policy == "stack":
+        return device_gpus(config["stack"]["device"], has_gpu)
     if policy == "svr":
         from .heads.backend import svr_backend
 

@@ -167,9 +167,14 @@ def feature_problems(config: dict[str, Any]) -> list[str]:
 def config_problems(config: dict[str, Any]) -> list[str]:
     """Everything the schema cannot say about a config, each naming its key: the feature sets, the task
     (pawpipe.task.config_problems), and the tabular columns the heads are asked to read."""
+    from .task import TYPES
     from .task import config_problems as task_problems
 
     problems = feature_problems(config) + task_problems(config["task"])
+    rule, kind = config["decision"]["rule"], config["task"]["type"]
+    if rule not in ("auto", "none") and kind in TYPES and rule not in TYPES[kind].rules:
+        fits = ", ".join(TYPES[kind].rules) or "none"
+        problems.append(f"decision.rule: {rule} does not fit a {kind} task; use auto, none or {fits}")
     missing = [h for h in ("mlp", "svr") if h not in config["heads"]]
     if missing:
         problems.append(f"heads: {config['heads']} lacks {missing}; the fine-tuned and the kernel heads always run")

@@ -25,7 +25,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 from .demo import make_demo
-from .digits import make_digit_measures, make_digit_tags, make_digits
+from .digits import make_digit_grades, make_digit_measures, make_digit_tags, make_digits
 
 SHAPES = ("circle", "square", "star", "triangle")
 
@@ -267,6 +267,11 @@ DEMOS = {
     ),  # fmt: skip
     "digit_tags": Demo(
         make_digit_tags, ("train.csv", "test.csv", "solution.csv", "sample_submission.csv"), ("train", "test")
+    ),  # fmt: skip
+    "digit_grades": Demo(
+        make_digit_grades,
+        ("train.csv", "test.csv", "solution.csv", "sample_submission.csv"),
+        ("train_images", "test_images"),
     ),  # fmt: skip
     "digit_measures": Demo(
         make_digit_measures, ("train.csv", "test.csv", "solution.csv", "sample_submission.csv"), ("scans",)

@@ -6,6 +6,8 @@ of competition, each with its own targets read off the scans:
 - `digit_tags` (multi-label): four tags of the digit (round, straight, odd, large) as 0/1 columns, in
   RANZCR CLiP's layout (an id column, a column per label, train/ and test/ folders, a probability per
   label in the submission, mean column-wise ROC AUC);
+- `digit_grades` (ordinal): the digit halved into a grade 0-4, in APTOS 2019's layout (id_code,diagnosis,
+  train_images/<id_code>.png, a test.csv, one grade per image in the submission), for quadratic kappa;
 - `digit_measures` (multi-target): three measures of a scan (the digit's value, its ink, the share of its
   ink in the top half) as value columns, with each row's image path in a column (CSIRO Image2Biomass' kind of
   layout), a column per target in the submission, weighted R².
@@ -126,3 +128,26 @@ def make_digit_measures(out_dir: str | Path, n_train: int, n_test: int, seed: in
         test[["sample_id", *MEASURES]].to_csv(tmp / "solution.csv", index=False)
         test[["sample_id"]].assign(**dict.fromkeys(MEASURES, 0.0)).to_csv(tmp / "sample_submission.csv", index=False)
         _finish(tmp, out_dir, ["scans", "train.csv", "test.csv", "solution.csv", "sample_submission.csv"])
+
+
+def make_digit_grades(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_duplicates: int = 0) -> None:
+    """The digits as grades 0-4 (the digit halved) in APTOS 2019's layout (see the module's docstring)."""
+    digits, picks = scans(n_train, n_test, seed)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
+        tmp, rows = Path(build), {}
+        for split, picked in picks.items():
+            (tmp / f"{split}_images").mkdir()
+            rows[split] = []
+            for i in picked:
+                code = f"{i * 7919 % 10**6:06x}{i:04d}"
+                Image.fromarray(pixels(digits, i), mode="L").save(tmp / f"{split}_images" / f"{code}.png")
+                rows[split].append({"id_code": code, "diagnosis": int(digits.target[i]) // 2})
+        pd.DataFrame(rows["train"]).to_csv(tmp / "train.csv", index=False)
+        test = pd.DataFrame(rows["test"])
+        test[["id_code"]].to_csv(tmp / "test.csv", index=False)
+        test.to_csv(tmp / "solution.csv", index=False)
+        test[["id_code"]].assign(diagnosis=0).to_csv(tmp / "sample_submission.csv", index=False)
+        _finish(tmp, out_dir, ["train_images", "test_images", "train.csv", "test.csv", "solution.csv",
+                               "sample_submission.csv"])  # fmt: skip

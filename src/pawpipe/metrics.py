@@ -188,6 +188,7 @@ class Metric:
     defaults: dict = field(default_factory=dict)  # its arguments and their defaults (task.metric_args sets them)
     # (preds, target) -> (loss, gradient) in the blend weights, where the weights can be fitted directly
     objective: Callable | None = None
+    calibrated: bool = False  # it scores how well calibrated the probabilities are: a temperature can help
 
     def score(self, target, read, **args) -> float:
         """The metric of what it reads against the targets."""
@@ -229,7 +230,16 @@ METRICS = {
         Metric(
             "partial_auc", "partial AUC", True, ("binary",), "probabilities", partial_auc, defaults={"min_tpr": 0.8}
         ),  # fmt: skip
-        Metric("log_loss", "log loss", False, CLASSIFICATION, "probabilities", log_loss, objective=log_loss_objective),
+        Metric(
+            "log_loss",
+            "log loss",
+            False,
+            CLASSIFICATION,
+            "probabilities",
+            log_loss,
+            objective=log_loss_objective,
+            calibrated=True,
+        ),  # fmt: skip
         Metric(
             "weighted_log_loss",
             "weighted log loss",
@@ -238,9 +248,12 @@ METRICS = {
             "probabilities",
             weighted_log_loss,
             takes=("weights",),
+            calibrated=True,
         ),  # fmt: skip
         Metric("map_at_k", "MAP@k", True, ("multiclass",), "probabilities", map_at_k, defaults={"k": 5}),
-        Metric("kl_divergence", "KL divergence", False, ("softlabel",), "probabilities", kl_divergence),
+        Metric(
+            "kl_divergence", "KL divergence", False, ("softlabel",), "probabilities", kl_divergence, calibrated=True
+        ),
         Metric("accuracy", "accuracy", True, LABELLED, "labels", accuracy),
         Metric("macro_f1", "macro F1", True, LABELLED, "labels", _f1("macro")),
         Metric("micro_f1", "micro F1", True, ("multiclass", "multilabel"), "labels", _f1("micro")),

@@ -31,6 +31,8 @@ class CVJob:
     tuning_json: str | None = None
     selection_json: str | None = None
     image: dict | None = None  # the config's image block: size, resize, max_aspect
+    decision_rule: str = "none"  # decision.rule: auto, none or a rule's name (pawpipe.rules)
+    out_decision: str | None = None  # decision.json: the rule fitted on every OOF row, for the submission
 
 
 def selection_summary(path: str) -> dict:
@@ -139,6 +141,13 @@ def cv_report(job: CVJob) -> dict:
         "train_precision": one_precision(job.exp, per_fold),
         "folds": per_fold,
     }
+    decision = fit_decision(task, oof, target, job.decision_rule)
+    if decision["rule"]:
+        report["scores"]["blend_rule"] = decision["cv_score"]
+        report["decision"] = {k: decision[k] for k in ("rule", "params", "folds")}
+        report["notes"]["blend_rule"] = decision["note"]
+    if job.out_decision:
+        write_json(decision, job.out_decision)
     if job.tuning_json:
         report["svr_tuning"] = read_json(job.tuning_json)["best"]
     if job.selection_json:
@@ -147,6 +156,24 @@ def cv_report(job: CVJob) -> dict:
     write_json(report, job.out_json)
     log.info("\n%s", format_cv_table(report))
     return report
+
+
+def fit_decision(task: Task, oof: pd.DataFrame, target: np.ndarray, setting: str) -> dict:
+    """The decision rule (decision.rule; auto: the one the task's metric calls for) fitted on the blend's
+    OOF rows: its CV cross-fitted over the folds (each fold's rows decided by the rule fitted on the other
+    folds'), and its parameters on every OOF row (what the submission applies)."""
+    from .rules import cross_fitted_score, get_rule
+
+    name = task.decision_rule if setting == "auto" else (None if setting == "none" else setting)
+    if name is None:
+        return {"rule": None, "params": None}
+    blend = task.get(oof, "blend")
+    score, per_fold = cross_fitted_score(task, name, blend, target, oof["fold"].to_numpy())
+    params = get_rule(name).fit(task, blend, target)
+    note = f"the blend decided by the fitted {name} rule, each fold's rows by the rule fitted on the other folds' rows"
+    log.info("decision rule %s: OOF %s %.4f cross-fitted (plain %.4f); on all rows %s", name, task.scorer.label,
+             score, task.score(target, blend), params)  # fmt: skip
+    return {"rule": name, "params": params, "folds": per_fold, "cv_score": score, "note": note}
 
 
 def describe_images(image: dict) -> str:
@@ -179,6 +206,9 @@ def format_cv_table(report: dict) -> str:
         lines.append(f"{r['fold']:>6} {r['n']:>6} {cells} {shown}  {r.get('svr_backend', '')}")
     lines.append(f"{'all':>6} {report['n_oof']:>6} " + " ".join(f"{t[h]:>8.3f}" for h in [*heads, "blend"]))
     lines.append(f"blend with in-sample weights (fitted on the rows scored; optimistic): {t['blend_in_sample']:.3f}")
+    if "blend_rule" in t:
+        lines.append(f"blend with the {report['decision']['rule']} rule fitted on OOF rows (cross-fitted over folds; "
+                     f"what is submitted): {t['blend_rule']:.3f}")  # fmt: skip
     lines.append(f"{report['notes']['baseline']}: {t['baseline']:.3f}")
     if report.get("per_output"):
         lines.append("blend per output: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_output"].items()))
@@ -220,9 +250,20 @@ def check_submission_file(path: str | Path, test_table: str | Path, task: Task) 
     return sub
 
 
+def decided_task(task_json: str, decision_json: str | None) -> Task:
+    """The run's task with the decision rule the cv rule fitted (decision.json), as the submission, the
+    package and the notebook apply it."""
+    task = Task.load(task_json)
+    if not decision_json:
+        return task
+    decision = read_json(decision_json)
+    return task.with_decision(decision["rule"], decision["params"])
+
+
 def make_submission(*, test_csvs: list[str], test_table: str, task: Task, out_csv: str) -> pd.DataFrame:
-    """The folds' blended test predictions made into the submission (Task.submitted: their mean, then
-    clipped, labelled or one column per class), in the test table's order, checked before it is written."""
+    """The folds' blended test predictions made into the submission (Task.submission_frame: their mean,
+    then the decision rule, clipped, labelled or one column per class), in the test table's order,
+    checked before it is written."""
     test_ids = read_table(test_table, task.id)[ID].tolist()
     preds = []
     for p in test_csvs:

@@ -24,11 +24,11 @@ from typing import Any
 # What a sweep may not vary: where the data comes from and what it is asked to predict (one sweep runs
 # on one competition's data and metric, so its points rank against each other), the names of things,
 # and what only the ensemble and Kaggle read. Of the task, only the training loss is a choice to sweep.
-FIXED = ("exp", "sweep", "data", "task", "ensemble", "kaggle", "wandb", "cluster")
+FIXED = ("exp", "sweep", "data", "task", "ensemble", "stack", "kaggle", "wandb", "cluster")
 VARIABLE = ("task.loss",)
 # What belongs to the run rather than to one of its experiments: none of it changes an experiment's
 # results, so it is left out of the experiment's record (models/{exp}/experiment.json).
-RUN_LEVEL = ("sweep", "ensemble", "kaggle", "wandb", "cluster")
+RUN_LEVEL = ("sweep", "ensemble", "stack", "kaggle", "wandb", "cluster")
 NAME_SAFE = re.compile(r"[^A-Za-z0-9_.+-]")
 
 

@@ -27,6 +27,7 @@ rule cv:
     output:
         cv="models/{exp}/cv.json",
         oof="models/{exp}/oof.csv",
+        decision="models/{exp}/decision.json",
     log:
         "models/{exp}/logs/cv.log",
     conda:
@@ -34,6 +35,7 @@ rule cv:
     params:
         exp=lambda w: w.exp,
         image=lambda w: what(w)["image"],
+        decision=lambda w: what(w)["decision"]["rule"],
     script:
         "../scripts/cv.py"
 
@@ -43,6 +45,7 @@ rule submission:
         tests=get_fold_files("blend_test.csv"),
         table=get_table("test"),
         task=get_task_json,
+        decision="models/{exp}/decision.json",
     output:
         "submissions/{exp}/submission.csv",
     log:

@@ -88,6 +88,7 @@ EXP = config["exp"]  # the base experiment (a sweep's points are named after it)
 KAGGLE_EXP = config["kaggle"]["experiment"] or EXP  # the experiment the Kaggle rules act on
 DATA = config["data"]["dir"].rstrip("/")
 ENSEMBLE = config["ensemble"]["name"]
+STACK = config["stack"]["name"]
 
 
 wildcard_constraints:

@@ -54,9 +54,7 @@ rule folds:
         TORCH_ENV
     params:
         data_dir=get_data_dir("train"),
-        n_splits=lambda w: what(w)["folds"]["n_splits"],
-        seed=lambda w: what(w)["seed"],
-        threshold=lambda w: what(w)["folds"]["duplicate_threshold"],
+        settings=get_fold_settings,
     script:
         "../scripts/folds.py"
 

@@ -3,7 +3,7 @@ include: "inputs/ensemble.smk"
 
 if is_ensemble():
 
-    check_ensemble()
+    check_members("ensemble")
 
     rule ensemble:
         input:

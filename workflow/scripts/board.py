@@ -8,6 +8,7 @@ job = BoardJob(
     base=dict(sm.params.base),
     out_csv=sm.output.table,
     out_plot=sm.output.plot,
+    stack_jsons=list(sm.input.get("stacks", [])),
 )
 with job_logging(sm.log[0], sm):
     write_board(job)

@@ -16,6 +16,8 @@ job = CVJob(
     tuning_json=sm.input.get("tuning"),
     selection_json=sm.input.get("selection"),
     image=dict(sm.params.image),
+    decision_rule=sm.params.decision,
+    out_decision=sm.output.decision,
 )
 with job_logging(sm.log[0], sm), tracked(sm.params.exp, "cv") as tracker:
     report = cv_report(job)

@@ -1,4 +1,4 @@
-from pawpipe.folds import FoldsJob, folds_stage
+from pawpipe.folds import FoldSettings, FoldsJob, folds_stage
 from pawpipe.logs import job_logging
 
 sm = snakemake  # noqa: F821
@@ -9,6 +9,7 @@ job = FoldsJob(
     out_duplicates=sm.output.duplicates,
     cache_npy=sm.input.get("cache"),
     cache_index=sm.input.get("cache_index"),
+    fold_file=sm.input.get("fold_file"),
 )
 with job_logging(sm.log[0], sm):
-    folds_stage(job, n_splits=sm.params.n_splits, seed=sm.params.seed, threshold=sm.params.threshold)
+    folds_stage(job, FoldSettings(**sm.params.settings))

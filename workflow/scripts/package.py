@@ -19,6 +19,7 @@ job = PackageJob(
     out_dataset=sm.output.dataset,
     out_kernel=sm.output.kernel,
     task=sm.input.task,
+    decision=sm.input.decision,
     extractor_infos={
         e["name"]: path for e, path in zip(sm.params.resolved["extractors"], sm.input.extractors, strict=True)
     },

@@ -8,6 +8,7 @@ MLP stops early on it; the SVRs ignore it) and as many held-out rows again, scor
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -86,3 +87,29 @@ def bench_heads(rows: int, dim: int, config: dict) -> tuple[list[dict], dict]:
             r["fit_vs_sklearn"] = base["fit_s"] / r["fit_s"]
             r["predict_vs_sklearn"] = base["predict_s"] / r["predict_s"]
     return out, {"fit_rows": rows - n_val, "val_rows": n_val, "held_out": n_val, "dim": dim}
+
+
+def bench_stack(rows: int, components: int, config: dict, devices: list[str]) -> list[dict]:
+    """(j): the stacker's cost: one outer fold's XGBoost fit (early stopping included) and predict on
+    `components` OOF prediction columns plus the 12 Pawpularity flags, per device XGBoost runs on here."""
+    from ..stack import StackSettings, fit_stacker, predict_stacker
+
+    rng = np.random.default_rng(0)
+    y = np.clip(38 + 20 * rng.normal(size=rows), 1, 100)
+    x = np.concatenate([(y[:, None] + rng.normal(0, 10, (rows, components))), rng.integers(0, 2, (rows, 12))], axis=1)
+    x = x.astype(np.float32)
+    s = config["stack"]
+    settings = {k: v for k, v in s.items() if k not in ("name", "experiments", "device", "threads")}
+    task = Task.from_config(config["task"])
+    out = []
+    for device in devices:
+        cfg = StackSettings(**settings, device=device, threads=os.cpu_count() or 1)
+        fit_stacker(task, x[:256], y[:256], StackSettings(**{**cfg.__dict__, "n_estimators": 5}), 0)  # warm-up
+        t0 = time.perf_counter()
+        booster = fit_stacker(task, x, y, cfg, 0)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pred = predict_stacker(booster, x)
+        out.append({"device": device, "fit_s": fit_s, "predict_s": time.perf_counter() - t0,
+                    "rounds": int(booster.best_iteration + 1), "held_out_rmse": rmse(y, pred)})  # fmt: skip
+    return out

@@ -15,7 +15,8 @@
     checkpointing none / stages 0,1 / all; (h) forward selection of the SVR's feature sets (10 folds),
     scikit-learn on every core against cuML on the same data, and cuML at a fold's full size; (i) the
     RAPIDS write-up's three heads on one frozen embedding matrix (scikit-learn SVR, cuML SVR, a PyTorch
-    MLP head), fit and predict seconds as ratios to scikit-learn's SVR, and each head's held-out RMSE.
+    MLP head), fit and predict seconds as ratios to scikit-learn's SVR, and each head's held-out RMSE;
+    (j) the second-level stacker (XGBoost) on a fold's OOF predictions, on the CPU and on CUDA.
     `--suite gpu` runs (a) (b) (c) (d) (g) (h) (i), each sized to finish within minutes on an H100, and
     projects a 10-fold run from them.
 Each mode is timed --repeats times, modes interleaved; the median is printed with the spread. Numbers
@@ -58,10 +59,11 @@ from .sections import (
 
 # Dense bf16 tensor-core peaks from the datasheets (TFLOP/s); pass --peak-tflops to use a measured one.
 PEAK_BF16 = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "T4": 65.0, "P100": 18.7}
-SUITES = {"all": "train,embed,finetune,infer,svr,data,heads", "gpu": "train,embed,svr,data,memory,select,heads"}
+SUITES = {"all": "train,embed,finetune,infer,svr,data,heads,stack",
+          "gpu": "train,embed,svr,data,memory,select,heads,stack"}  # fmt: skip
 SMOKE = {"steps": 2, "warmup": 1, "repeats": 1, "svr_rows": 300, "svr_dim": 32, "cache_rows": 64}
 SMOKE |= {"select_rows": 200, "select_dim": 8, "select_sets": 3, "select_full_dim": 16, "heads_rows": 300}
-SMOKE |= {"heads_dim": 32}
+SMOKE |= {"heads_dim": 32, "stack_rows": 400}
 # The targets the GPU suite is measured against (H100, Swin-L/384).
 TARGETS = {"train_img_s": 600.0, "embed_img_s": 1600.0, "svr_speedup": 250.0, "ten_folds_min": 20.0}
 
@@ -204,6 +206,23 @@ def run_heads(b: Bench, a, result: dict, peak) -> None:
         )
 
 
+def run_stack(b: Bench, a, result: dict, peak) -> None:
+    """(j): the stacker (XGBoost) on a fold's OOF predictions: on the CPU, and on CUDA where XGBoost has it."""
+    import xgboost as xgb
+
+    from .heads import bench_stack
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and xgb.build_info().get("USE_CUDA") else [])
+    rows = bench_stack(a.stack_rows, a.stack_components, b.config, devices)
+    result["stack"] = {"rows": rows, "shape": [a.stack_rows, a.stack_components + 12]}
+    print(f"\n## (j) stacker: XGBoost on {a.stack_rows:,} OOF rows x {a.stack_components} predictions + 12 flags "
+          f"(one outer fold, early stopping on 20%)")  # fmt: skip
+    for r in rows:
+        speed = rows[0]["fit_s"] / r["fit_s"]
+        print(f"{r['device']:<6} fit {r['fit_s']:8.3f} s ({speed:5.1f}x)  predict {r['predict_s']:7.4f} s  "
+              f"{r['rounds']} rounds")  # fmt: skip
+
+
 RUNNERS = {
     "train": run_train,
     "embed": run_embed,
@@ -214,6 +233,7 @@ RUNNERS = {
     "memory": run_memory,
     "select": run_select,
     "heads": run_heads,
+    "stack": run_stack,
 }
 
 
@@ -297,6 +317,8 @@ def parse_args(argv):
     ap.add_argument("--cache-rows", type=int, default=2048, help="images in the synthetic cache for (d)")
     ap.add_argument("--heads-rows", type=int, default=8921, help="(i): rows of the frozen matrix (a Pawpularity fold)")
     ap.add_argument("--heads-dim", type=int, default=1536, help="(i): its width (Swin-L: 1536)")
+    ap.add_argument("--stack-rows", type=int, default=9912, help="(j): OOF rows the stacker fits (Pawpularity's)")
+    ap.add_argument("--stack-components", type=int, default=8, help="(j): prediction columns (e.g. 4 experiments x 2)")
     ap.add_argument("--peak-tflops", type=float, help="chip peak for MFU (default: bf16 datasheet figure)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip, of " + ",".join(RUNNERS))
     ap.add_argument("--json", help="also write the results here")

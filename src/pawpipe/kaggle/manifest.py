@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 FILE = "pawpipe.json"
-VERSION = 2  # 1: the unversioned manifest of packages built before this module existed
+VERSION = 3  # 1: unversioned; 2: before task types were classes and stacks were packaged
 DATASET_METADATA = "dataset-metadata.json"  # the kaggle CLI's dataset description
 KERNEL_METADATA = "kernel-metadata.json"  # the kaggle CLI's kernel description
 KERNEL_CODE = "predict.py"  # the notebook's code, as the kernel folder holds it
@@ -72,6 +72,9 @@ class Manifest:
     task: dict[str, Any]  # the resolved task (task.json): columns, test table, images, submission
     extractors: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {file, spec, data_config}
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for the record
+    # A stacker's package: {members: {exp: manifest fields, files prefixed `{exp}--`}, boosters: {fold: file},
+    # components, tabular, summaries}; empty for one experiment's.
+    stack: dict[str, Any] = field(default_factory=dict)
     version: int = VERSION
 
     def path(self, folder: str | Path, fold: int, artifact: str) -> Path | None:
@@ -82,7 +85,14 @@ class Manifest:
     def named_files(self) -> list[str]:
         """Every file of the dataset folder the notebook reads, besides this manifest."""
         names = [name for files in self.files.values() for name in files.values()]
-        return [*names, *(e["file"] for e in self.extractors.values()), self.wheel]
+        names += [e["file"] for e in self.extractors.values()]
+        for member in self.members().values():
+            names += [n for n in member.named_files() if n]
+        return [*names, *self.stack.get("boosters", {}).values(), self.wheel]
+
+    def members(self) -> dict[str, Manifest]:
+        """A stacker's experiments, each as a manifest of its own files (within the same folder)."""
+        return {exp: Manifest(**fields) for exp, fields in self.stack.get("members", {}).items()}
 
     def write(self, folder: str | Path) -> Path:
         from ..io import write_json

@@ -21,6 +21,8 @@ import torch
 from ..config import rerun_command
 from ..io import atomic_path, read_json, write_json
 from ..logs import log
+from ..report import decided_task
+from ..task import Task
 from .cli import KaggleError, owner_problem
 from .manifest import (
     DATASET_METADATA,
@@ -113,7 +115,7 @@ def used_extractors(svr_files: list[str]) -> list[str]:
     return sorted({name.split(".")[0] for name in sets if "." in name and not name.startswith("exp:")})
 
 
-def write_extractors(job: PackageJob, resolved_config: dict, weights_dtype: str, ds: Path) -> dict:
+def write_extractors(job: PackageJob, resolved_config: dict, weights_dtype: str, ds: Path, prefix: str = "") -> dict:
     """Each used extractor's weights (`extractor-{name}.pt`, in weights_dtype) rebuilt as the extract rule
     built them (same weights file or hub cache; random weights from the same seed), with its spec and the
     preprocessing recorded by the rule; returns the manifest's `extractors` entry."""
@@ -127,7 +129,7 @@ def write_extractors(job: PackageJob, resolved_config: dict, weights_dtype: str,
             k: v.to(WEIGHTS_DTYPES[weights_dtype]) if v.is_floating_point() else v
             for k, v in model.state_dict().items()
         }
-        target = ds / extractor_file(name)
+        target = ds / f"{prefix}{extractor_file(name)}"
         torch.save({"model": state, "weights_dtype": weights_dtype}, target)
         info = read_json(job.extractor_infos[name])
         entries[name] = {"file": target.name, "spec": specs[name], "data_config": info["data_config"]}
@@ -173,51 +175,120 @@ class PackageJob:
     out_dataset: str
     out_kernel: str
     task: str  # task.json
+    decision: str | None = None  # decision.json: the rule the notebook applies, as the pipeline's submission does
     extractor_infos: dict[str, str] = field(default_factory=dict)  # name -> models/{exp}/extract/{name}.json
 
 
-def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) -> Manifest:
-    """The flat dataset folder: every fold's files, the extractors' weights, the wheel and the manifest."""
+def member_files(job: PackageJob, resolved_config: dict, weights_dtype: str, ds: Path, prefix: str = "") -> dict:
+    """One experiment's part of a dataset folder (every fold's files, its extractors' weights, each named
+    with `prefix`), and its manifest's fields but the wheel."""
     embed = resolved_config["embed"]
     wanted = fold_artifacts(embed["engine"], resolved_config["heads"])
     if sorted(job.files) != sorted(wanted):
         raise KaggleError(f"package: got fold files {sorted(job.files)}, the manifest wants {sorted(wanted)}")
+    fold_files = {}
+    for i, k in enumerate(job.folds):
+        fold_files[str(k)] = {}
+        for name in wanted:
+            target = ds / f"{prefix}{fold_file(k, name)}"
+            if name == "best.pt":
+                write_checkpoint(job.files[name][i], target, weights_dtype)
+            else:
+                shutil.copyfile(job.files[name][i], target)
+            fold_files[str(k)][name] = target.name
+    return dict(
+        exp=job.exp,
+        competition=job.competition,
+        folds=list(job.folds),
+        files=fold_files,
+        image={k: resolved_config["image"][k] for k in ("size", "resize", "max_aspect")},
+        engine=embed["engine"],
+        embed_batch_size=embed["batch_size"],
+        tta_hflip=embed["tta_hflip"],
+        amp=resolved_config["train"]["amp"],
+        weights_dtype=weights_dtype,
+        seed=resolved_config["seed"],
+        versions=library_versions(),
+        requires=required_modules(resolved_config),
+        task=decided_task(job.task, job.decision).to_dict(),
+        extractors=write_extractors(job, resolved_config, weights_dtype, ds, prefix),
+        config=resolved_config,
+    )
+
+
+def write_dataset(job: PackageJob, resolved_config: dict, weights_dtype: str) -> Manifest:
+    """The flat dataset folder: every fold's files, the extractors' weights, the wheel and the manifest."""
     with atomic_path(job.out_dataset) as ds:
         ds.mkdir()
-        fold_files = {}
-        for i, k in enumerate(job.folds):
-            fold_files[str(k)] = {}
-            for name in wanted:
-                target = ds / fold_file(k, name)
-                if name == "best.pt":
-                    write_checkpoint(job.files[name][i], target, weights_dtype)
-                else:
-                    shutil.copyfile(job.files[name][i], target)
-                fold_files[str(k)][name] = target.name
-        manifest = Manifest(
-            exp=job.exp,
-            competition=job.competition,
-            folds=list(job.folds),
-            files=fold_files,
-            wheel=build_wheel(job.repo, ds).name,
-            image={k: resolved_config["image"][k] for k in ("size", "resize", "max_aspect")},
-            engine=embed["engine"],
-            embed_batch_size=embed["batch_size"],
-            tta_hflip=embed["tta_hflip"],
-            amp=resolved_config["train"]["amp"],
-            weights_dtype=weights_dtype,
-            seed=resolved_config["seed"],
-            versions=library_versions(),
-            requires=required_modules(resolved_config),
-            task=read_json(job.task),
-            extractors=write_extractors(job, resolved_config, weights_dtype, ds),
-            config=resolved_config,
-        )
+        fields = member_files(job, resolved_config, weights_dtype, ds)
+        manifest = Manifest(**fields, wheel=build_wheel(job.repo, ds).name)
         manifest.write(ds)
-        slug = dataset_slug(job.exp)
-        metadata = {"title": slug, "id": f"{job.owner}/{slug}", "licenses": [{"name": "CC0-1.0"}]}
-        write_json(metadata, ds / DATASET_METADATA)
+        write_dataset_metadata(ds, job.owner, job.exp)
     return manifest
+
+
+def write_dataset_metadata(ds: Path, owner: str, exp: str) -> None:
+    slug = dataset_slug(exp)
+    write_json({"title": slug, "id": f"{owner}/{slug}", "licenses": [{"name": "CC0-1.0"}]}, ds / DATASET_METADATA)
+
+
+@dataclass(frozen=True)
+class StackPackageJob:
+    """The package rule's inputs for a stacker (kaggle.experiment: stack-{name}): each stacked experiment's
+    PackageJob and resolved config, the stacker's summary and boosters, and the outputs."""
+
+    exp: str  # stack-{name}
+    members: list[tuple[PackageJob, dict]]
+    summary: str  # stack.json
+    models: str  # the boosters' folder
+    task: str  # task.json of the stacked experiments
+    out_dataset: str
+    out_kernel: str
+
+
+def write_stack_dataset(job: StackPackageJob, weights_dtype: str) -> Manifest:
+    """One flat dataset for a stacker: each experiment's files under the prefix `{exp}--`, the boosters, the
+    wheel and a manifest whose `stack` names them; the notebook predicts each experiment's heads, then
+    the stacker on them (pawpipe.kaggle.predict)."""
+    summary = read_json(job.summary)
+    first, _ = job.members[0]
+    with atomic_path(job.out_dataset) as ds:
+        ds.mkdir()
+        members = {}
+        for member, resolved in job.members:
+            members[member.exp] = {**member_files(member, resolved, weights_dtype, ds, f"{member.exp}--"), "wheel": ""}
+        boosters = {}
+        for path in sorted(Path(job.models).glob("fold*.ubj")):
+            shutil.copyfile(path, ds / f"stack-{path.name}")
+            boosters[path.stem.removeprefix("fold")] = f"stack-{path.name}"
+        stack = {"members": members, "boosters": boosters, "components": summary["components"],
+                 "tabular": summary["tabular"], "summaries": summary["summaries"]}  # fmt: skip
+        base = {k: v for k, v in members[first.exp].items() if k != "wheel"}
+        requires = sorted({m for fields in members.values() for m in fields["requires"]} | {"xgboost"})
+        manifest = Manifest(**{**base, "exp": job.exp, "folds": [], "files": {}, "extractors": {}, "requires": requires,
+                               "task": Task.load(job.task).to_dict()},
+                            wheel=build_wheel(first.repo, ds).name, stack=stack)  # fmt: skip
+        manifest.write(ds)
+        write_dataset_metadata(ds, first.owner, job.exp)
+    return manifest
+
+
+def package_stack(job: StackPackageJob, weights_dtype: str, accelerator: str | None) -> None:
+    """A stacker's Kaggle dataset and kernel, each written whole or not at all."""
+    first, _ = job.members[0]
+    for member, resolved in job.members:
+        check_packageable(resolved, member.owner)
+    write_stack_dataset(job, weights_dtype)
+    write_kernel(job.out_kernel, first.owner, job.exp, first.competition, accelerator)
+    log.info("packaged the stacker %s over %s: dataset %s, kernel %s", job.exp, [m.exp for m, _ in job.members],
+             job.out_dataset, job.out_kernel)  # fmt: skip
+
+
+def write_kernel(out_kernel: str, owner: str, exp: str, competition: str, accelerator: str | None) -> None:
+    with atomic_path(out_kernel) as kd:
+        kd.mkdir()
+        shutil.copyfile(NOTEBOOK_SOURCE, kd / KERNEL_CODE)
+        write_json(kernel_metadata(owner, exp, competition, accelerator), kd / KERNEL_METADATA)
 
 
 def package(job: PackageJob, resolved_config: dict, weights_dtype: str, accelerator: str | None) -> None:
@@ -226,10 +297,7 @@ def package(job: PackageJob, resolved_config: dict, weights_dtype: str, accelera
     if weights_dtype not in WEIGHTS_DTYPES:
         raise KaggleError(f"kaggle.weights_dtype must be one of {sorted(WEIGHTS_DTYPES)}, not {weights_dtype!r}")
     wheel = write_dataset(job, resolved_config, weights_dtype).wheel
-    with atomic_path(job.out_kernel) as kd:
-        kd.mkdir()
-        shutil.copyfile(NOTEBOOK_SOURCE, kd / KERNEL_CODE)
-        write_json(kernel_metadata(job.owner, job.exp, job.competition, accelerator), kd / KERNEL_METADATA)
+    write_kernel(job.out_kernel, job.owner, job.exp, job.competition, accelerator)
     size = sum(p.stat().st_size for p in Path(job.out_dataset).iterdir()) / 2**20
     log.info(
         "packaged %s: dataset %s (%.1f MiB, weights in %s, wheel %s), kernel %s (%s)",

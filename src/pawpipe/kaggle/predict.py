@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -175,7 +176,68 @@ def predict_fold(
     shown = ", ".join(f"{h} {w:.2f}" for h, w in weights.items())
     log.info("fold %d on %s (%s, amp %s): loaded in %.1f s, %d images in %.1f s, blend weights %s", fold, device,
              info["engine"], settings.amp, load_s, len(test), predict_s, shown)  # fmt: skip
-    return mix(list(weights.values()), [preds[h] for h in weights]), {"load_s": load_s, "predict_s": predict_s}
+    blend = mix(list(weights.values()), [preds[h] for h in weights])
+    return blend, preds, {"load_s": load_s, "predict_s": predict_s}
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """The competition's test rows as the notebook reads them: the table, ids, image files, cores, devices."""
+
+    table: pd.DataFrame
+    ids: list[str]
+    paths: list[Path]
+    workers: int
+    devices: list[str]
+
+
+def experiment_predictions(package_dir: Path, manifest: Manifest, rows: TestSet) -> dict:
+    """One packaged experiment's test predictions, fold by fold (dealt over the devices): each fold's
+    blend and each head's prediction, and the seconds each step took."""
+    t0 = time.perf_counter()
+    images = load_test_images(rows.paths, ImageSpec.from_config(manifest.image), rows.workers)
+    decode_s, t0 = time.perf_counter() - t0, time.perf_counter()
+    extracted = extract_features(package_dir, manifest, rows.paths, rows.devices, rows.workers)
+    extract_s = time.perf_counter() - t0
+    dealt = deal_folds(manifest.folds, rows.devices)
+    log.info("%s: folds per device: %s", manifest.exp, ", ".join(f"{d}: {f}" for d, f in dealt))
+
+    def run_device(dev: str, folds: list[int]) -> dict:
+        return {
+            k: predict_fold(package_dir, manifest, k, dev, images, rows.table, rows.workers, extracted) for k in folds
+        }
+
+    results: dict[int, tuple] = {}
+    with ThreadPoolExecutor(max_workers=len(dealt)) as pool:
+        for done in [pool.submit(run_device, d, f) for d, f in dealt]:
+            results.update(done.result())
+    folds = manifest.folds  # fold order, whichever device finished first
+    heads = {h: [results[k][1][h] for k in folds] for h in results[folds[0]][1]}
+    timings = {"decode_s": decode_s, "extract_s": extract_s, "folds": {str(k): results[k][2] for k in folds}}
+    return {"blends": [results[k][0] for k in folds], "heads": heads, "timings": timings}
+
+
+def stack_predictions(package_dir: Path, manifest: Manifest, rows: TestSet) -> dict:
+    """A packaged stacker's test predictions: each stacked experiment's heads (folds-mean), the stacker's
+    features built as the pipeline built them, each outer fold's booster on them."""
+    from ..blend import fold_mean
+    from ..stack import feature_matrix, load_booster, predict_stacker
+
+    stack, task = manifest.stack, Task.load(manifest.task)
+    parts, timings = {}, {"decode_s": 0.0, "extract_s": 0.0, "folds": {}}
+    for exp, member in manifest.members().items():
+        out = experiment_predictions(package_dir, member, rows)
+        parts |= {f"{exp}:{h}": fold_mean(p) for h, p in out["heads"].items()}
+        timings["decode_s"] += out["timings"]["decode_s"]
+        timings["extract_s"] += out["timings"]["extract_s"]
+        timings["folds"] |= {f"{exp}:{k}": v for k, v in out["timings"]["folds"].items()}
+    missing = [c for c in stack["components"] if c not in parts]
+    if missing:
+        raise ValueError(f"the stacker reads {missing}, which the packaged experiments do not predict; rebuild it")
+    tabular = tabular_features(rows.table, rows.ids, stack["tabular"]) if stack["tabular"] else None
+    x, _ = feature_matrix(task, {c: parts[c] for c in stack["components"]}, tabular, stack["summaries"])
+    boosters = [load_booster(package_dir / name) for _, name in sorted(stack["boosters"].items())]
+    return {"blends": [predict_stacker(b, x) for b in boosters], "timings": timings}
 
 
 def predict_package(
@@ -197,43 +259,19 @@ def predict_package(
     problems = check_table(test, table, task, train=False) or check_image_files(test, data_dir, "test", task)
     if problems:
         raise DataError(problems)
-    ids, paths = test[ID].tolist(), task.image_paths(data_dir, "test", test)
     workers = workers or os.cpu_count() or 1
     set_threads(workers)
-    t0 = time.perf_counter()
-    images = load_test_images(paths, ImageSpec.from_config(manifest.image), workers)
-    decode_s = time.perf_counter() - t0
-    devices = inference_devices(device)
-    t0 = time.perf_counter()
-    extracted = extract_features(package_dir, manifest, paths, devices, workers)
-    extract_s = time.perf_counter() - t0
-    dealt = deal_folds(manifest.folds, devices)
-    log.info("folds per device: %s", ", ".join(f"{d}: {f}" for d, f in dealt))
-
-    def run_device(dev: str, folds: list[int]) -> dict[int, tuple[np.ndarray, dict]]:
-        return {k: predict_fold(package_dir, manifest, k, dev, images, test, workers, extracted) for k in folds}
-
-    results: dict[int, tuple[np.ndarray, dict]] = {}
-    with ThreadPoolExecutor(max_workers=len(dealt)) as pool:
-        for done in [pool.submit(run_device, d, f) for d, f in dealt]:
-            results.update(done.result())
-    blends = [results[k][0] for k in manifest.folds]  # fold order, whichever device finished first
-    sub = task.submission_frame(ids, blends)
-    check_submission(sub, ids, task, str(out_csv))
+    rows = TestSet(
+        test, test[ID].tolist(), task.image_paths(data_dir, "test", test), workers, inference_devices(device)
+    )
+    out = (stack_predictions if manifest.stack else experiment_predictions)(package_dir, manifest, rows)
+    sub = task.submission_frame(rows.ids, out["blends"])
+    check_submission(sub, rows.ids, task, str(out_csv))
     write_csv(sub, out_csv)
     total_s = time.perf_counter() - t_start
-    log.info("wrote %s: %d rows from %d folds of experiment %r in %.1f s", out_csv, len(sub), len(blends),
-             manifest.exp, total_s)  # fmt: skip
+    log.info("wrote %s: %d rows from %d folds of %r in %.1f s", out_csv, len(sub), len(out["blends"]), manifest.exp,
+             total_s)  # fmt: skip
     if timings_json:
-        write_json(
-            {
-                "images": len(ids),
-                "devices": [d for d, _ in dealt],
-                "decode_s": decode_s,
-                "extract_s": extract_s,
-                "folds": {str(k): results[k][1] for k in manifest.folds},
-                "total_s": total_s,
-            },
-            timings_json,
-        )
+        devices = [d for d, _ in deal_folds(list(range(max(len(out["blends"]), 1))), rows.devices)]
+        write_json({"images": len(rows.ids), "devices": devices, **out["timings"], "total_s": total_s}, timings_json)
     return sub

@@ -165,6 +165,8 @@ def rehearse(
     ref = read_json(dataset / DATASET_METADATA)["id"]
     blocked = blocked_modules(manifest)
     report = {"exp": manifest.exp, "blocked": blocked, "requires": manifest.requires, "layouts": {}}
+    solution = task.tables.get("solution")  # the test set's true targets, where known: both submissions scored
+    truth = read_table(data_dir / solution, task.id) if solution and (data_dir / solution).is_file() else None
     kept = {}
     for layout in layouts:
         with tempfile.TemporaryDirectory(prefix=f"pawpipe-rehearsal-{layout}-") as tmp:
@@ -186,11 +188,20 @@ def rehearse(
             kept[f"submission-{layout}.csv"] = (work / "submission.csv").read_bytes()
             report["layouts"][layout] = {
                 "max_abs_diff": diff,
+                **(
+                    {"score": task.score_submission(read_csv(work / "submission.csv", id_column=task.id), truth)}
+                    if truth is not None
+                    else {}
+                ),  # fmt: skip
                 "wall_s": round(seconds, 2),
                 "projection": projection(timings, startup_s=seconds - timings["total_s"]),
             }
             log.info("rehearsal, %s layout: kernel ran in %.1f s with %s unimportable; max |kernel - pipeline| %.2g",
                      layout, seconds, ", ".join(blocked), diff)  # fmt: skip
+    if truth is not None:
+        report["scores"] = {"pipeline": task.score_submission(read_csv(pipeline_submission, id_column=task.id), truth),
+                            **{f"kernel-{k}": v["score"] for k, v in report["layouts"].items()}}  # fmt: skip
+        log.info("rehearsal: %s against %s: %s", task.scorer.label, task.tables["solution"], report["scores"])
     proj = report["layouts"][layouts[-1]]["projection"]
     message = (
         f"projected notebook time for the {proj['images']:,} hidden test images on {', '.join(proj['devices'])}: "

@@ -84,12 +84,15 @@ class Task:
     weights: list[float] | None = None  # per target or label: the weighted metrics' weights
     metric_args: dict = field(default_factory=dict)  # the metric's arguments (beta, k, min_tpr, ...)
     target_range: list[float] | None = None  # regression: the training targets' range (labels without bounds)
+    decision: dict | None = None  # the decision rule fitted on OOF rows ({rule, params}; pawpipe.rules)
 
     name: ClassVar[str]
     losses: ClassVar[tuple[str, ...]]  # the MLP heads' losses; the first is `loss: auto`'s
     submissions: ClassVar[tuple[str, ...]]  # the submission shapes it can produce
     figures: ClassVar[tuple[str, ...]]  # the report's out-of-fold figures (pawpipe.plots.FIGURES)
     average: ClassVar[str] = "macro"  # how a label metric averages (fbeta): over classes, or the positive one
+    exclusive: ClassVar[bool] = False  # rows of probabilities over exclusive classes (summing to one)
+    rules: ClassVar[tuple[str, ...]] = ()  # the decision rules that fit the type (pawpipe.rules)
     baseline_label: ClassVar[str] = "each fold's training mean"
 
     def __post_init__(self):
@@ -121,6 +124,10 @@ class Task:
         problems = []
         try:
             metric = get_metric(task["metric"])
+            if isinstance(task["metric"], dict):  # a metric file: loaded now, so a bad one stops the run at load
+                from ..metric_file import load_score
+
+                load_score(task["metric"]["file"])
         except ValueError as exc:
             return [str(exc)]
         if cls.name not in metric.tasks:
@@ -182,13 +189,16 @@ class Task:
         """What the folds are stratified on (one value per row)."""
         return sturges_bins(pd.Series(self.encode(frame).reshape(len(frame), -1)[:, 0]))
 
-    def split(self, frame: pd.DataFrame, n_splits: int, seed: int, groups: np.ndarray) -> np.ndarray:
-        """Each row's fold: stratified on `strata`, rows of one group in one fold."""
+    def split(
+        self, frame: pd.DataFrame, n_splits: int, seed: int, groups: np.ndarray, strata: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Each row's fold: stratified on the type's strata (or on `strata`, a column the config chose),
+        rows of one group in one fold."""
         import warnings
 
         from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-        bins, fold = self.strata(frame), np.full(len(frame), -1, dtype=int)
+        bins, fold = self.strata(frame) if strata is None else strata, np.full(len(frame), -1, dtype=int)
         if len(np.unique(groups)) == len(frame):
             splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(fold, bins)
         else:
@@ -215,22 +225,60 @@ class Task:
         """What the kernel head fits for this type (pawpipe.heads.kernel.KernelSpec)."""
         raise NotImplementedError
 
+    stacker: ClassVar[dict]  # the second-level model's XGBoost objective (pawpipe.stack)
+
     # -- predictions: one place turns them into what is scored and what is submitted --
     def finish(self, pred: np.ndarray) -> np.ndarray:
         """A prediction as submitted in value form: within the target's bounds, probabilities in [0, 1]."""
         return np.clip(np.asarray(pred, float), 0, 1)
 
-    def labels(self, pred: np.ndarray) -> np.ndarray:
-        """The decision: labels (class indices, 0/1 per label, whole grades) from a prediction."""
+    def plain_labels(self, pred: np.ndarray) -> np.ndarray:
+        """Labels (class indices, 0/1 per label, whole grades) from a prediction, without a fitted rule."""
         raise NotImplementedError
+
+    def labels(self, pred: np.ndarray) -> np.ndarray:
+        """The decision: labels from a prediction, by the fitted rule where the task has one."""
+        rule = self.rule
+        if rule is not None and rule.decides == "labels":
+            return rule.apply(self, pred, self.decision["params"])
+        return self.plain_labels(pred)
+
+    def adjusted(self, pred: np.ndarray) -> np.ndarray:
+        """A prediction after a fitted rule on probabilities (a temperature), else as it is."""
+        rule = self.rule
+        if rule is not None and rule.decides == "probabilities":
+            return rule.apply(self, pred, self.decision["params"])
+        return pred
+
+    @property
+    def rule(self):
+        from ..rules import get_rule
+
+        return get_rule(self.decision["rule"]) if self.decision else None
+
+    @property
+    def decision_rule(self) -> str | None:
+        """The rule `decision.rule: auto` fits for this type and metric: on labels, the type's label rule;
+        on probabilities whose calibration a metric scores (log loss, KL divergence), a temperature."""
+        metric = self.scorer
+        if metric.reads == "labels":
+            return next((r for r in self.rules if r != "temperature"), None)
+        return "temperature" if metric.calibrated and "temperature" in self.rules else None
+
+    def with_decision(self, rule: str | None, params: dict | None = None) -> Task:
+        return dataclasses.replace(self, decision={"rule": rule, "params": params} if rule else None)
+
+    def without_decision(self) -> Task:
+        return self.with_decision(None) if self.decision else self
 
     def read(self, pred: np.ndarray, reads: str):
         """What a metric reads of a prediction (values, probabilities, labels, or for a metric file the rows
         as the submission holds them), through the same functions the submission is made with."""
+        pred = self.adjusted(pred)
         if reads == "labels":
             return self.labels(pred)
         if reads == "submission":
-            return self.frame([str(i) for i in range(len(pred))], self.submitted(pred))
+            return self.frame([str(i) for i in range(len(pred))], self.shaped(pred))
         return self.finish(pred)
 
     def truth(self, target, reads: str):
@@ -282,8 +330,12 @@ class Task:
 
     # -- the submission --
     def submitted(self, pred: np.ndarray) -> np.ndarray:
-        """The submission's values of a prediction: a column, or one column per submission column, in the
-        sample's column order."""
+        """The submission's values of a prediction (after the fitted rule): a column, or one column per
+        submission column, in the sample's column order."""
+        return self.shaped(self.adjusted(pred))
+
+    def shaped(self, pred: np.ndarray) -> np.ndarray:
+        """The submission's values of an (adjusted) prediction; the type's shape."""
         raise NotImplementedError
 
     def solution(self, target: np.ndarray) -> np.ndarray:
@@ -311,6 +363,16 @@ class Task:
         """What a metric reads of a submission's rows (the inverse of `submitted`): the CV scores exactly
         what the file holds."""
         raise NotImplementedError
+
+    def score_submission(self, sub: pd.DataFrame, solution: pd.DataFrame) -> float:
+        """The task's metric of a submission (as read from its file, the id column as task.id) against the
+        solution's targets (a table with the id column as `Id` and the target columns), row for row."""
+        truth = solution.set_index("Id").loc[sub[self.id].astype(str)].reset_index()
+        target, metric = self.encode(truth), self.scorer
+        if metric.reads == "submission":
+            return metric.score(self.frame(sub[self.id].astype(str).tolist(), self.solution(target)), sub,
+                                **self.metric_facts(metric))  # fmt: skip
+        return metric.score(target, self.read_submission(sub, metric.reads), **self.metric_facts(metric))
 
     def submission_problems(self, sub: pd.DataFrame, test_ids: list[str], where: str) -> list[str]:
         """Every way `sub` differs from what sample_submission.csv and the test table ask for."""

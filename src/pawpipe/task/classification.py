@@ -102,7 +102,7 @@ class Classification(Task):
         """A probability per class, (n, classes)."""
         return np.clip(np.asarray(pred, float), 0, 1)
 
-    def submitted(self, pred):
+    def shaped(self, pred):
         if self.submission == "label":
             return np.asarray(self.decode(self.labels(pred)), dtype=object)
         if self.submission == "probabilities":
@@ -150,6 +150,7 @@ class Binary(Classification):
 
     losses = ("bce",)
     submissions = ("value", "label", "probabilities")
+    rules = ("thresholds", "temperature")
     average = "binary"
     figures = ("confusion", "roc")
 
@@ -172,10 +173,12 @@ class Binary(Classification):
 
         return KernelSpec("svc", "classes", "softmax", 2)
 
+    stacker = {"objective": "binary:logistic"}
+
     def baseline(self, y_fit, n):
         return np.full(n, np.bincount(y_fit, minlength=2)[1] / len(y_fit))
 
-    def labels(self, pred):
+    def plain_labels(self, pred):
         return (np.asarray(pred, float) >= 0.5).astype(int)
 
     def probabilities(self, pred):
@@ -193,6 +196,8 @@ class Multiclass(Classification):
 
     losses = ("cross_entropy",)
     submissions = ("label", "probabilities")
+    rules = ("class_weights", "temperature")
+    exclusive = True
     figures = ("confusion", "reliability")
 
     @property
@@ -216,8 +221,12 @@ class Multiclass(Classification):
 
         return KernelSpec("svc", "classes", "softmax", self.n_outputs)
 
+    @property
+    def stacker(self) -> dict:
+        return {"objective": "multi:softprob", "num_class": self.n_outputs}
+
     def baseline(self, y_fit, n):
         return np.tile(np.bincount(y_fit, minlength=self.n_outputs) / len(y_fit), (n, 1))
 
-    def labels(self, pred):
+    def plain_labels(self, pred):
         return np.asarray(pred, float).argmax(axis=1)

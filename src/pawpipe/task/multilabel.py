@@ -30,6 +30,7 @@ def tokens(value) -> list[str]:
 class Multilabel(Task):
     losses = ("bce",)
     submissions = ("probabilities", "labels")
+    rules = ("thresholds", "temperature")
     figures = ("per_output", "label_counts")
     baseline_label = "each fold's training label frequencies"
 
@@ -100,10 +101,14 @@ class Multilabel(Task):
             problems.append(f"{where['sample']}: columns {unknown[:10]} are not labels of the training data")
         return dataclasses.replace(task, submission="probabilities"), problems
 
-    def split(self, frame, n_splits, seed, groups):
-        """Iterative stratification on the labels; a near-duplicate group's rows are split as one item
-        (carrying the union of their labels), so they share a fold."""
+    def split(self, frame, n_splits, seed, groups, strata=None):
+        """Iterative stratification on the labels; a group's rows (near-duplicates, folds.group) are split
+        as one item carrying the union of their labels, so they share a fold. A column the config chose
+        to stratify on is stratified on as any type's."""
         from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+        if strata is not None:
+            return super().split(frame, n_splits, seed, groups, strata)
 
         y = self.encode(frame)
         unique, item = np.unique(groups, return_inverse=True)
@@ -124,7 +129,9 @@ class Multilabel(Task):
 
         return KernelSpec("svc", "labels", "sigmoid", self.n_outputs)
 
-    def labels(self, pred):
+    stacker = {"objective": "binary:logistic"}  # a tree per label and round
+
+    def plain_labels(self, pred):
         return (np.asarray(pred, float) >= THRESHOLD).astype(int)
 
     def joined(self, on: np.ndarray) -> np.ndarray:
@@ -132,7 +139,7 @@ class Multilabel(Task):
         return np.asarray([" ".join(str(c) for c, v in zip(self.classes, row, strict=True) if v) for row in on],
                           dtype=object)  # fmt: skip
 
-    def submitted(self, pred):
+    def shaped(self, pred):
         if self.submission == "labels":
             return self.joined(self.labels(pred))
         order = [[str(c) for c in self.classes].index(str(col)) for col in self.columns]

@@ -38,6 +38,7 @@ class Regression(Task):
 
     losses = ("bce", "mse", "huber")
     submissions = ("value", "label")
+    rules = ("cutpoints",)
     figures = ("scatter", "histogram")
 
     @classmethod
@@ -100,6 +101,8 @@ class Regression(Task):
 
         return KernelSpec("svr", "value", "identity")
 
+    stacker = {"objective": "reg:squarederror"}  # the second-level model's objective (pawpipe.stack)
+
     @property
     def grade_range(self) -> tuple[float, float]:
         """Where whole grades may lie: task.bounds, else the training targets' range."""
@@ -110,11 +113,11 @@ class Regression(Task):
         pred = np.asarray(pred, float)
         return np.clip(pred, *self.bounds) if self.bounds else pred
 
-    def labels(self, pred):
+    def plain_labels(self, pred):
         """Whole grades: the value rounded, within the grades' range (quadratic kappa on ordinal scores)."""
         return np.clip(np.rint(np.asarray(pred, float)), *self.grade_range)
 
-    def submitted(self, pred):
+    def shaped(self, pred):
         return self.labels(pred).astype(np.int64) if self.submission == "label" else self.finish(pred)
 
     def solution(self, target):
@@ -209,6 +212,8 @@ class MultiTarget(Task):
 
         return KernelSpec("svr", "columns", "affine", self.n_outputs)
 
+    stacker = {"objective": "reg:squarederror"}  # a tree per target and round
+
     def finish(self, pred):
         pred = np.asarray(pred, float).copy()
         for k, b in enumerate(self.target_bounds):
@@ -216,10 +221,10 @@ class MultiTarget(Task):
                 pred[:, k] = np.clip(pred[:, k], *b)
         return pred
 
-    def labels(self, pred):
+    def plain_labels(self, pred):
         raise ValueError("a multitarget task has no labels: its metric reads values")
 
-    def submitted(self, pred):
+    def shaped(self, pred):
         order = [self.target_columns.index(c) for c in self.columns]
         return self.finish(pred)[:, order]
 

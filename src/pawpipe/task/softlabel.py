@@ -22,6 +22,8 @@ TOLERANCE = 1e-3  # how far from 1 a row's shares may sum
 class SoftLabel(Task):
     losses = ("soft_cross_entropy",)
     submissions = ("probabilities",)
+    rules = ("temperature",)
+    exclusive = True
     figures = ("per_output", "reliability")
     baseline_label = "each fold's training mean distribution"
 
@@ -78,10 +80,15 @@ class SoftLabel(Task):
 
         return KernelSpec("svc", "argmax", "softmax", self.n_outputs)
 
-    def labels(self, pred):
+    @property
+    def stacker(self) -> dict:
+        """Soft labels as weighted rows: each row once per class, weighted by its share (the soft cross-entropy)."""
+        return {"objective": "multi:softprob", "num_class": self.n_outputs, "soft": True}
+
+    def plain_labels(self, pred):
         return np.asarray(pred, float).argmax(axis=1)
 
-    def submitted(self, pred):
+    def shaped(self, pred):
         order = [self.target_columns.index(c) for c in self.columns]
         return self.finish(pred)[:, order]
 

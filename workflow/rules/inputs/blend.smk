@@ -42,8 +42,14 @@ def finished_experiments():
 
 
 def get_board_input(wildcards):
+    """Every finished experiment, and every stacker: this run's (unless it stacks the board's top k,
+    which the board must be written for first) and those earlier runs finished."""
     exps = finished_experiments()
+    stacks = [str(p) for p in sorted(Path("models").glob("stack-*/stack.json"))]
+    if is_stack() and not isinstance(config["stack"]["experiments"], dict):
+        stacks = list(dict.fromkeys([f"models/stack-{STACK}/stack.json", *stacks]))
     return {
         "cv": [f"models/{e}/cv.json" for e in exps],
         "experiment": [f"models/{e}/experiment.json" for e in exps],
+        "stacks": stacks,
     }

@@ -21,7 +21,8 @@ def get_check_data_input(wildcards):
 
 
 def get_folds_input(wildcards):
-    """Grouping near-duplicates hashes the decoded images, so the folds then wait for the cache."""
+    """Grouping near-duplicates hashes the decoded images, so the folds then wait for the cache; a fold
+    file of one's own is an input (a changed file reruns the split)."""
     inputs = {
         "train": get_table("train"),
         "check": get_data_check(wildcards),
@@ -30,4 +31,13 @@ def get_folds_input(wildcards):
     if what(wildcards)["folds"]["group_duplicates"]:
         inputs["cache"] = get_cache("train", "npy")(wildcards)
         inputs["cache_index"] = get_cache("train", "index")(wildcards)
+    if what(wildcards)["folds"]["file"]:
+        inputs["fold_file"] = what(wildcards)["folds"]["file"]
     return inputs
+
+
+def get_fold_settings(wildcards):
+    """The folds block (and the seed) as pawpipe.folds.FoldSettings takes it."""
+    folds = what(wildcards)["folds"]
+    keys = ("n_splits", "duplicate_threshold", "group", "stratify")
+    return {**{k: folds[k] for k in keys}, "seed": what(wildcards)["seed"]}

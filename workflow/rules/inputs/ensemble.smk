@@ -1,8 +1,13 @@
-# Input and param functions of the ensemble (ensemble.smk): which experiments it blends.
+# Input and param functions of the ensemble and the stacker (ensemble.smk, stack.smk): which experiments
+# each combines (config block `ensemble` or `stack`), and the files it reads of them.
 
 
 def is_ensemble():
     return bool(config["ensemble"]["experiments"])
+
+
+def is_stack():
+    return bool(config["stack"]["experiments"])
 
 
 def get_experiment_folds(exp):
@@ -14,9 +19,9 @@ def get_experiment_folds(exp):
     return sorted(pd.read_csv(f"models/{exp}/folds.csv")["fold"].unique())
 
 
-def check_ensemble():
+def check_members(block="ensemble"):
     """Listed experiments that neither this run makes nor an earlier run finished stop the run at load."""
-    chosen = config["ensemble"]["experiments"]
+    chosen = config[block]["experiments"]
     if not isinstance(chosen, list):
         return
     missing = [
@@ -24,30 +29,44 @@ def check_ensemble():
     ]
     if missing:
         raise WorkflowError(
-            f"ensemble.experiments: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} not run (no "
+            f"{block}.experiments: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} not run (no "
             f"models/<exp>/oof.csv): run each first with its own config, or make them points of this "
-            f"config's sweep and set ensemble.experiments: sweep"
+            f"config's sweep and set {block}.experiments: sweep"
         )
 
 
-def ensemble_experiments(wildcards=None):
-    """The experiments the ensemble blends: those listed, every point of this run's sweep ("sweep"), or
-    the board's top k by CV ({top: k}, read once the board is written)."""
-    chosen = config["ensemble"]["experiments"]
+def chosen_experiments(block="ensemble"):
+    """The experiments an ensemble blends or a stacker stacks: those listed, every point of this run's
+    sweep ("sweep"), or the board's top k by CV ({top: k}, read once the board is written)."""
+    chosen = config[block]["experiments"]
     if chosen == "sweep":
         return list(EXPERIMENTS)
     if isinstance(chosen, dict):
         import pandas as pd
 
+        from pawpipe.metrics import metric_name
+
         board = pd.read_csv(checkpoints.board.get().output.table)
-        metric = what(EXP)["task"]["metric"]
-        ranked = board[board["metric"] == metric].sort_values("rank", kind="stable")
+        metric = metric_name(what(EXP)["task"]["metric"])
+        mine = (board["metric"] == metric) & ~board["exp"].str.startswith(
+            "stack-"
+        )  # experiments, not stacks
+        ranked = board[mine].sort_values("rank", kind="stable")
         return ranked["exp"].head(int(chosen["top"])).tolist()
     return list(chosen)
 
 
-def get_ensemble_input(wildcards):
-    exps = ensemble_experiments(wildcards)
+def ensemble_experiments(wildcards=None):
+    return chosen_experiments("ensemble")
+
+
+def stack_experiments(wildcards=None):
+    return chosen_experiments("stack")
+
+
+def get_members_input(exps):
+    """What an ensemble or a stacker reads of each experiment: its OOF rows, CV, task and every fold's
+    blended test predictions (each head's), and the test table."""
     return {
         "oof": [f"models/{e}/oof.csv" for e in exps],
         "cv": [f"models/{e}/cv.json" for e in exps],
@@ -57,3 +76,11 @@ def get_ensemble_input(wildcards):
         ],
         "table": get_table("test"),
     }
+
+
+def get_ensemble_input(wildcards):
+    return get_members_input(ensemble_experiments(wildcards))
+
+
+def get_stack_input(wildcards):
+    return {**get_members_input(stack_experiments(wildcards)), "train_table": get_table("train")}

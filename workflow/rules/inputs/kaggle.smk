@@ -1,21 +1,49 @@
 # Input and param functions of the Kaggle rules (kaggle.smk): the package's files, the owner, what publish uploads.
 
 
-def get_package_models(wildcards):
+def is_stack_package():
+    """Whether the Kaggle rules act on a stacker (kaggle.experiment: stack-{name}) rather than an experiment."""
+    return KAGGLE_EXP == f"stack-{STACK}" and is_stack()
+
+
+def get_package_models(wildcards=None, exp=None, prefix=""):
     """Each fold's files that the code-competition package ships (pawpipe.kaggle.manifest.fold_artifacts):
     the checkpoint, or the ONNX graph and its check with embed.engine: onnx; the SVR; the blend weight.
     """
     from pawpipe.kaggle.manifest import fold_artifacts, input_key
 
-    c = what(KAGGLE_EXP)
+    exp = exp or KAGGLE_EXP
+    c = what(exp)
     artifacts = fold_artifacts(c["embed"]["engine"], c["heads"])
-    return {input_key(name): get_fold_files(name, KAGGLE_EXP) for name in artifacts}
+    return {f"{prefix}{input_key(name)}": get_fold_files(name, exp) for name in artifacts}
 
 
-def get_package_extractors():
+def get_package_extractors(exp=None):
     """Each extractor's record (preprocessing, sizes), from the experiment that extracted it."""
-    names = [e["name"] for e in what(KAGGLE_EXP)["extractors"]]
-    return [f"models/{owner(f'extract:{n}', KAGGLE_EXP)}/extract/{n}.json" for n in names]
+    exp = exp or KAGGLE_EXP
+    names = [e["name"] for e in what(exp)["extractors"]]
+    return [f"models/{owner(f'extract:{n}', exp)}/extract/{n}.json" for n in names]
+
+
+def get_stack_package_input(wildcards):
+    """A stacker's package: every stacked experiment's fold files (keys prefixed `{exp}__`), extractor
+    records, task and decision, the stacker's summary and boosters."""
+    inputs = {
+        "summary": f"models/stack-{STACK}/stack.json",
+        "models": f"models/stack-{STACK}/models",
+    }
+    for exp in stack_experiments():
+        inputs |= get_package_models(exp=exp, prefix=f"{exp}__")
+        inputs[f"{exp}__extractors"] = get_package_extractors(exp)
+        inputs[f"{exp}__task"] = f"models/{owner('data', exp)}/task.json"
+        inputs[f"{exp}__decision"] = f"models/{exp}/decision.json"
+    return inputs
+
+
+def get_kaggle_task():
+    """The task.json of what the Kaggle rules act on (for a stacker: its experiments')."""
+    exp = stack_experiments()[0] if is_stack_package() else KAGGLE_EXP
+    return f"models/{owner('data', exp)}/task.json"
 
 
 def get_download_outputs():
@@ -29,10 +57,17 @@ def get_download_outputs():
     }
 
 
-def get_inference_config():
+def get_solution_table():
+    """The test set's true targets where the task names them (task.tables.solution): the rehearsal scores
+    the notebook's submission and the pipeline's against them."""
+    return get_table("solution") if config["task"]["tables"]["solution"] else []
+
+
+def get_inference_config(exp=None):
     """What the code-competition package needs to predict like the pipeline does."""
+    exp = exp or KAGGLE_EXP
     keys = ("embed", "svr", "heads", "frozen_mlp", "blend", "extractors")
-    return {**get_train_config(KAGGLE_EXP), **{k: what(KAGGLE_EXP)[k] for k in keys}}
+    return {**get_train_config(exp), **{k: what(exp)[k] for k in keys}}
 
 
 def is_kaggle_dry_run():
