@@ -54,3 +54,25 @@ def test_score_follows_visible_content(tmp_path):
     r = np.corrcoef(brightness, train["Pawpularity"])[0, 1]
     assert r > 0.4, f"score barely depends on the image (r={r:.2f})"
     assert train["Pawpularity"].std() > 8  # and it is not deterministic either: noise on top
+
+
+def test_a_failed_build_leaves_the_data_set_as_it_was(tmp_path):
+    """A demo killed half-way (here: a writer that raises after its images) changes nothing of the data
+    set already there and leaves no build folder behind; a finished one replaces its pieces."""
+    from pawpipe.io import built_folder
+
+    make_demo(tmp_path / "demo", 12, 3, seed=1)
+    before = digest(tmp_path / "demo")
+    try:
+        with built_folder(tmp_path / "demo") as tmp:
+            (tmp / "train").mkdir()
+            (tmp / "train" / "half.jpg").write_bytes(b"partial")
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert digest(tmp_path / "demo") == before and not list(tmp_path.glob(".*build*"))
+    with built_folder(tmp_path / "demo") as tmp:
+        (tmp / "train").mkdir()
+        (tmp / "train" / "new.jpg").write_bytes(b"whole")
+    assert [p.name for p in (tmp_path / "demo" / "train").iterdir()] == ["new.jpg"]
+    assert (tmp_path / "demo" / "train.csv").exists(), "a piece the build did not write is kept"

@@ -54,7 +54,8 @@ def experiments(
             tests[exp].append(str(d / f"blend_test{k}.csv"))
     out, tables = tmp_path / "stack", (str(tmp_path / "train.csv"), str(tmp_path / "test.csv"))
     outputs = (str(out / "stack.json"), str(out / "oof.csv"), str(out / "models"), str(out / "submission.csv"))
-    return StackJob("main", list(heads), oofs, cvs, tasks, tests, *tables, *outputs)
+    return StackJob("main", list(heads), oofs, cvs, tasks, tests, tables[1], *outputs[:2], outputs[3],
+                    train_table=tables[0], out_models=outputs[2])  # fmt: skip
 
 
 def interaction_problem(n=600, seed=0):

@@ -7,13 +7,13 @@ and brightness (visible content) plus Gaussian noise, so a model can learn part 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
+
+from .io import built_folder
 
 METADATA = [
     "Subject Focus", "Eyes", "Face", "Near", "Action", "Accessory",
@@ -57,11 +57,8 @@ def make_demo(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_dupli
     `n_duplicates` training images get a near-duplicate (resized, re-encoded, re-scored), as the
     competition's data has; they count towards n_train.
     """
-    out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
-        tmp = Path(build)
+    with built_folder(out_dir) as tmp:
         rows = {"train": [], "test": []}
         for split, n in (("train", n_train - n_duplicates), ("test", n_test)):
             (tmp / split).mkdir(parents=True)
@@ -84,10 +81,3 @@ def make_demo(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_dupli
         train.to_csv(tmp / "train.csv", index=False)
         test.to_csv(tmp / "test.csv", index=False)
         pd.DataFrame({"Id": test["Id"], TARGET: 0.0}).to_csv(tmp / "sample_submission.csv", index=False)
-        # Move the finished pieces into place, tables last: a table only exists once its images do.
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("train", "test", "train.csv", "test.csv", "sample_submission.csv"):
-            dst = out_dir / name
-            if dst.is_dir():
-                shutil.rmtree(dst)
-            (tmp / name).replace(dst)

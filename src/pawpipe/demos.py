@@ -14,8 +14,6 @@ Every generator is seeded: the same arguments write the same files.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from .demo import make_demo
 from .digits import make_digit_grades, make_digit_measures, make_digit_tags, make_digits
+from .io import built_folder
 
 SHAPES = ("circle", "square", "star", "triangle")
 
@@ -78,22 +77,11 @@ def draw_shape(rng: np.random.Generator, shape: str) -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.5)))
 
 
-def _finish(tmp: Path, out_dir: Path, names: list[str]) -> None:
-    """Move the finished pieces into place, tables last: a table only exists once its images do."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in sorted(names, key=lambda n: n.endswith(".csv")):
-        dst = out_dir / name
-        if dst.is_dir():
-            shutil.rmtree(dst)
-        (tmp / name).replace(dst)
-
-
 def make_shapes(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_duplicates: int = 0) -> None:
     """A multiclass demo: which shape an image shows, in Dog Breed Identification's layout."""
-    out_dir, rng = Path(out_dir), np.random.default_rng(seed)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
-        tmp, rows = Path(build), {"train": [], "test": []}
+    rng = np.random.default_rng(seed)
+    with built_folder(out_dir) as tmp:
+        rows = {"train": [], "test": []}
         for split, n in (("train", n_train - n_duplicates), ("test", n_test)):
             (tmp / f"{split}_images").mkdir()
             for _ in range(n):
@@ -111,7 +99,6 @@ def make_shapes(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_dup
         for shape in SHAPES:
             sample[shape] = 1 / len(SHAPES)
         sample.to_csv(tmp / "sample_submission.csv", index=False)
-        _finish(tmp, out_dir, ["train_images", "test_images", "train.csv", "sample_submission.csv"])
 
 
 def draw_spot(rng: np.random.Generator, malignant: bool) -> Image.Image:
@@ -140,10 +127,9 @@ def draw_spot(rng: np.random.Generator, malignant: bool) -> Image.Image:
 def make_spots(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_duplicates: int = 0) -> None:
     """A binary demo with rare positives, in the ISIC skin-lesion layout: metadata tables, TIFF images
     in sharded folders found through a path column, two tabular columns."""
-    out_dir, rng = Path(out_dir), np.random.default_rng(seed)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
-        tmp, rows, serial = Path(build), {"train": [], "test": []}, 0
+    rng = np.random.default_rng(seed)
+    with built_folder(out_dir) as tmp:
+        rows, serial = {"train": [], "test": []}, 0
         for split, n in (("train", n_train), ("test", n_test)):
             for _ in range(n):
                 serial += 1
@@ -159,7 +145,6 @@ def make_spots(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_dupl
         test = pd.DataFrame(rows["test"]).drop(columns="target")
         test.to_csv(tmp / "test-metadata.csv", index=False)
         pd.DataFrame({"isic_id": test["isic_id"], "target": 0.5}).to_csv(tmp / "sample_submission.csv", index=False)
-        _finish(tmp, out_dir, ["images", "train-metadata.csv", "test-metadata.csv", "sample_submission.csv"])
 
 
 LABELS = ("circle", "square", "star", "triangle")  # the labels of the `labels` demo: which shapes an image shows
@@ -169,10 +154,9 @@ def make_labels(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_dup
     """A multi-label demo in Plant Pathology 2021's layout: train.csv holds image,labels (the shapes an
     image shows, space-separated), the images are JPEGs named by a pattern, there is no test.csv and the
     submission is one column of space-separated labels."""
-    out_dir, rng = Path(out_dir), np.random.default_rng(seed)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
-        tmp, rows = Path(build), {"train": [], "test": []}
+    rng = np.random.default_rng(seed)
+    with built_folder(out_dir) as tmp:
+        rows = {"train": [], "test": []}
         for split, n in (("train", n_train), ("test", n_test)):
             (tmp / f"{split}_images").mkdir()
             for _ in range(n):
@@ -185,7 +169,6 @@ def make_labels(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_dup
         pd.DataFrame({"image": [r["image"] for r in rows["test"]], "labels": "circle"}).to_csv(
             tmp / "sample_submission.csv", index=False
         )
-        _finish(tmp, out_dir, ["train_images", "test_images", "train.csv", "solution.csv", "sample_submission.csv"])
 
 
 def draw_labels(rng: np.random.Generator, shown: list[str]) -> Image.Image:
@@ -215,10 +198,9 @@ def make_mixtures(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_d
     red, green and blue are a hidden mixture; a few simulated experts each name the colour of a random
     patch, and the row's target is their vote shares (train.csv: an id, a patient column, one share per
     class); the submission is a probability per class, scored by KL divergence."""
-    out_dir, rng = Path(out_dir), np.random.default_rng(seed)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
-        tmp, rows = Path(build), {"train": [], "test": []}
+    rng = np.random.default_rng(seed)
+    with built_folder(out_dir) as tmp:
+        rows = {"train": [], "test": []}
         (tmp / "spectrograms").mkdir()
         for split, n in (("train", n_train), ("test", n_test)):
             for _ in range(n):
@@ -241,7 +223,6 @@ def make_mixtures(out_dir: str | Path, n_train: int, n_test: int, seed: int, n_d
         test[["spectrogram_id"]].assign(**{c: 1 / 3 for c in MIXTURE_CLASSES}).to_csv(
             tmp / "sample_submission.csv", index=False
         )
-        _finish(tmp, out_dir, ["spectrograms", "train.csv", "test.csv", "solution.csv", "sample_submission.csv"])
 
 
 def draw_mixture(rng: np.random.Generator, mixture: np.ndarray) -> tuple[Image.Image, np.ndarray]:

@@ -9,6 +9,7 @@ over the outer folds); the in-sample figure is kept beside it, labelled optimist
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .blend import cross_fit, fit_weights, fold_mean, mix
 from .data import ID, read_table
@@ -33,6 +34,17 @@ class EnsembleJob:
     out_json: str
     out_oof: str
     out_submission: str
+
+    @classmethod
+    def of_rule(cls, sm, **more):
+        """The job of a Snakemake rule whose inputs are named oof, cv, task, tests and table, and whose
+        outputs summary, oof and submission (the ensemble's and the stack's rules); `more`: the rest."""
+        experiments = list(sm.params.experiments)
+        tests = {e: [p for p in sm.input.tests if Path(p).parts[:2] == ("models", e)] for e in experiments}
+        return cls(name=sm.params.name, experiments=experiments, oof_csvs=list(sm.input.oof),
+                   cv_jsons=list(sm.input.cv), task_jsons=list(sm.input.task), test_csvs=tests,
+                   test_table=sm.input.table, out_json=sm.output.summary, out_oof=sm.output.oof,
+                   out_submission=sm.output.submission, **more)  # fmt: skip
 
 
 def one_task(task_jsons: list[str]) -> Task:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def built_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty folder beside `out_dir` to build a data set in; only if the block succeeds move
+    each piece into `out_dir` (replacing one there of the same name), folders first and tables last, so
+    that a table only exists once the images it names do. A failed build leaves `out_dir` as it was."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.build-", dir=out_dir.parent) as build:
+        tmp = Path(build)
+        yield tmp
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for piece in sorted(tmp.iterdir(), key=lambda p: (p.is_file(), p.name)):
+            dst = out_dir / piece.name
+            if dst.is_dir():
+                shutil.rmtree(dst)
+            piece.replace(dst)
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:

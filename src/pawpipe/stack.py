@@ -24,7 +24,7 @@ import pandas as pd
 
 from .blend import cross_fit, mix
 from .data import ID, DataError, read_table, tabular_features
-from .ensemble import components, one_task
+from .ensemble import EnsembleJob, components, one_task
 from .io import atomic_path, read_json, write_csv, write_json
 from .logs import log
 from .report import check_submission
@@ -54,23 +54,17 @@ class StackSettings:
 
 
 @dataclass(frozen=True)
-class StackJob:
-    """The stack rule's inputs, one entry per experiment in `experiments` order (as the ensemble's), the
-    train and test tables, and outputs (`out_models`: a folder of one booster per outer fold)."""
+class StackJob(EnsembleJob):
+    """The stack rule's inputs (the ensemble's, and the train table) and outputs (the ensemble's, with
+    `out_models`: a folder of one booster per outer fold)."""
 
-    name: str
-    experiments: list[str]
-    oof_csvs: list[str]
-    cv_jsons: list[str]
-    task_jsons: list[str]
-    test_csvs: dict[str, list[str]]
-    train_table: str
-    test_table: str
-    out_json: str
-    out_oof: str
-    out_models: str
-    out_submission: str
+    train_table: str = ""
+    out_models: str = ""
     out_cv: str | None = None  # a cv.json record of the stacker (what publish, submit and the leaderboard read)
+
+    def __post_init__(self):
+        if not (self.train_table and self.out_models):
+            raise TypeError("StackJob needs train_table and out_models")
 
 
 def summary_columns(task: Task, parts: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:

@@ -184,6 +184,19 @@ class Task:
         table, the submission's shape from sample_submission.csv (`where` names the files)."""
         raise NotImplementedError
 
+    def resolve_per_target(self, sample: pd.DataFrame, where: dict, what: str, each: str, **changes):
+        """`resolve` of a task whose submission has a column per target column (`what`: what the targets
+        are called, `each`: one of them), with `changes` to the task."""
+        columns = [c for c in sample.columns if c != self.id]
+        task = dataclasses.replace(self, columns=columns, **changes)
+        problem = sample_problem(columns, where["sample"])
+        if problem:
+            return task, [problem]
+        if sorted(map(str, columns)) != sorted(map(str, self.target_columns)):
+            return task, [f"{where['sample']}: columns {columns}, but {what} are {self.target_columns} "
+                          f"(task.target); the submission has a column per {each}"]  # fmt: skip
+        return task, []
+
     # -- folds, the baseline, the heads --
     def strata(self, frame: pd.DataFrame) -> np.ndarray:
         """What the folds are stratified on (one value per row)."""

@@ -187,15 +187,7 @@ class MultiTarget(Task):
                 for p in value_problems_of(df, col, b, False, where)]  # fmt: skip
 
     def resolve(self, train, sample, n_splits, where):
-        columns = [c for c in sample.columns if c != self.id]
-        task = dataclasses.replace(self, columns=columns, submission="values")
-        problem = sample_problem(columns, where["sample"])
-        if problem:
-            return task, [problem]
-        if sorted(map(str, columns)) != sorted(map(str, self.target_columns)):
-            return task, [f"{where['sample']}: columns {columns}, but the targets are {self.target_columns} "
-                          f"(task.target); the submission has a column per target"]  # fmt: skip
-        return task, []
+        return self.resolve_per_target(sample, where, "the targets", "target", submission="values")
 
     def objective(self, y_fit):
         n = self.n_outputs

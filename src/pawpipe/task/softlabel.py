@@ -6,13 +6,12 @@ distribution on the soft targets; folds are stratified on the most voted class."
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import Task, number_problems, objective_spec, register_task, sample_problem
+from . import Task, number_problems, objective_spec, register_task
 
 TOLERANCE = 1e-3  # how far from 1 a row's shares may sum
 
@@ -58,15 +57,8 @@ class SoftLabel(Task):
         return problems
 
     def resolve(self, train, sample, n_splits, where):
-        columns = [c for c in sample.columns if c != self.id]
-        task = dataclasses.replace(self, classes=list(self.target_columns), columns=columns, submission="probabilities")
-        problem = sample_problem(columns, where["sample"])
-        if problem:
-            return task, [problem]
-        if sorted(map(str, columns)) != sorted(map(str, self.target_columns)):
-            return task, [f"{where['sample']}: columns {columns}, but the soft label's classes are "
-                          f"{self.target_columns} (task.target); the submission has a column per class"]  # fmt: skip
-        return task, []
+        return self.resolve_per_target(sample, where, "the soft label's classes", "class",
+                                       classes=list(self.target_columns), submission="probabilities")  # fmt: skip
 
     def strata(self, frame):
         return self.encode(frame).argmax(axis=1)
