@@ -184,19 +184,6 @@ class Task:
         table, the submission's shape from sample_submission.csv (`where` names the files)."""
         raise NotImplementedError
 
-    def resolve_per_target(self, sample: pd.DataFrame, where: dict, what: str, each: str, **changes):
-        """`resolve` of a task whose submission has a column per target column (`what`: what the targets
-        are called, `each`: one of them), with `changes` to the task."""
-        columns = [c for c in sample.columns if c != self.id]
-        task = dataclasses.replace(self, columns=columns, **changes)
-        problem = sample_problem(columns, where["sample"])
-        if problem:
-            return task, [problem]
-        if sorted(map(str, columns)) != sorted(map(str, self.target_columns)):
-            return task, [f"{where['sample']}: columns {columns}, but {what} are {self.target_columns} "
-                          f"(task.target); the submission has a column per {each}"]  # fmt: skip
-        return task, []
-
     # -- folds, the baseline, the heads --
     def strata(self, frame: pd.DataFrame) -> np.ndarray:
         """What the folds are stratified on (one value per row)."""
@@ -496,6 +483,32 @@ def number_problems(sub: pd.DataFrame, ids: pd.Series, where: str, columns: list
             problems.append(f"{where}: {int(bad.sum())} values of {col!r} are not finite numbers{within}, "
                             f"e.g. id {ids[bad].iloc[0]!r}")  # fmt: skip
     return problems
+
+
+@dataclass(frozen=True)
+class ColumnPerTarget(Task):
+    """What the types whose submission holds a column per target column share (multitarget, softlabel):
+    the columns checked against the targets, each prediction's columns put in the submission's order."""
+
+    def resolve_per_target(self, sample: pd.DataFrame, where: dict, what: str, each: str, **changes):
+        """`resolve`: the submission's columns are the target columns (`what`: what the targets are
+        called, `each`: one of them), with `changes` to the task."""
+        columns = [c for c in sample.columns if c != self.id]
+        task = dataclasses.replace(self, columns=columns, **changes)
+        problem = sample_problem(columns, where["sample"])
+        if problem:
+            return task, [problem]
+        if sorted(map(str, columns)) != sorted(map(str, self.target_columns)):
+            return task, [f"{where['sample']}: columns {columns}, but {what} are {self.target_columns} "
+                          f"(task.target); the submission has a column per {each}"]  # fmt: skip
+        return task, []
+
+    def shaped(self, pred):
+        order = [self.target_columns.index(c) for c in self.columns]
+        return self.finish(pred)[:, order]
+
+    def solution(self, target):
+        return np.asarray(target, float)[:, [self.target_columns.index(c) for c in self.columns]]
 
 
 def sample_problem(columns: list[str], where: str) -> str | None:

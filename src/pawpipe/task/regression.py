@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import shown
-from . import Task, number_problems, objective_spec, register_task, sample_problem
+from . import ColumnPerTarget, Task, number_problems, objective_spec, register_task, sample_problem
 
 
 def value_problems_of(df: pd.DataFrame, col: str, bounds, integer: bool, where) -> list[str]:
@@ -141,7 +141,7 @@ class Regression(Task):
 
 @register_task("multitarget")
 @dataclass(frozen=True)
-class MultiTarget(Task):
+class MultiTarget(ColumnPerTarget):
     """Several value columns per row (task.target lists them), each optionally bounded (task.bounds: one
     [low, high] for all, or one per target) and weighted (task.weights, for the weighted metrics); the
     submission has a column per target. The kernel head fits an SVR per target, on the target
@@ -215,13 +215,6 @@ class MultiTarget(Task):
 
     def plain_labels(self, pred):
         raise ValueError("a multitarget task has no labels: its metric reads values")
-
-    def shaped(self, pred):
-        order = [self.target_columns.index(c) for c in self.columns]
-        return self.finish(pred)[:, order]
-
-    def solution(self, target):
-        return np.asarray(target, float)[:, [self.target_columns.index(c) for c in self.columns]]
 
     def read_submission(self, sub, reads):
         return sub[[str(c) for c in self.target_columns]].apply(pd.to_numeric).to_numpy(float)

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import Task, number_problems, objective_spec, register_task
+from . import ColumnPerTarget, number_problems, objective_spec, register_task
 
 TOLERANCE = 1e-3  # how far from 1 a row's shares may sum
 
 
 @register_task("softlabel")
 @dataclass(frozen=True)
-class SoftLabel(Task):
+class SoftLabel(ColumnPerTarget):
     losses = ("soft_cross_entropy",)
     submissions = ("probabilities",)
     rules = ("temperature",)
@@ -79,13 +79,6 @@ class SoftLabel(Task):
 
     def plain_labels(self, pred):
         return np.asarray(pred, float).argmax(axis=1)
-
-    def shaped(self, pred):
-        order = [self.target_columns.index(c) for c in self.columns]
-        return self.finish(pred)[:, order]
-
-    def solution(self, target):
-        return np.asarray(target, float)[:, [self.target_columns.index(c) for c in self.columns]]
 
     def read_submission(self, sub, reads):
         return self.read(sub[[str(c) for c in self.target_columns]].to_numpy(float), reads)
