@@ -1,5 +1,5 @@
 """Real images that ship inside an installed package: scikit-learn's bundled handwritten digits (1,797
-scans of 8x8 pixels in 16 grey levels, not made by this project), written in the layouts of three kinds
+scans of 8x8 pixels in 16 grey levels, not made by this project), written in the layouts of four kinds
 of competition, each with its own targets read off the scans:
 
 - `digits` (multiclass): the digit, in the `shapes` layout (Dog Breed Identification's);
