@@ -20,6 +20,7 @@ import yaml
 
 from conftest import REPO, load_config, make_workdir, run_snakemake, shrink
 from pawpipe.config import merge
+from pawpipe.report import cv_markdown
 
 pytestmark = pytest.mark.slow
 
@@ -225,6 +226,8 @@ def test_an_ordinal_regression_scored_by_kappa_decides_grades_by_cut_points_fitt
     tests = [pd.read_csv(workdir / f"models/digit_grades/fold{k}/blend_test.csv", dtype={"Id": str}) for k in range(2)]
     mean = np.mean([t.set_index("Id").loc[sub["id_code"].astype(str), "blend"].to_numpy() for t in tests], axis=0)
     assert sub["diagnosis"].tolist() == np.searchsorted(cuts, mean, side="right").tolist()  # what is submitted
+    row = cv_markdown([str(workdir / "models/digit_grades/cv.json")]).splitlines()[-1]  # the docs' table
+    assert row.startswith("| digit_grades | regression | quadratic") and f"{honest:.3f} (cutpoints)" in row
 
 
 def test_a_multiclass_scored_by_macro_f1_fits_class_weights_honestly(tmp_path_factory):

@@ -234,16 +234,16 @@ def normalised(path: str) -> list[str]:
     path = re.sub(r"\{extractor,[^}]*\}", "{name}", path)
     path = re.sub(r"\{(\w+),[^}]*\}", r"{\1}", path)
     path = re.sub(r"^data/[^/]+/", "{data.dir}/", path)
-    path = re.sub(r"^(models|submissions)/ensemble-[^/]+/", r"\1/ensemble-{name}/", path)
-    return [re.sub(r"^(models|submissions)/(?!ensemble-)[^/{]+/", r"\1/{exp}/", path)]  # a named experiment's
+    path = re.sub(r"^(models|submissions)/(ensemble|stack)-[^/]+/", r"\1/\2-{name}/", path)
+    return [re.sub(r"^(models|submissions)/(?!ensemble-|stack-)[^/{]+/", r"\1/{exp}/", path)]  # an experiment's
 
 
 @pytest.mark.slow
 def test_the_outputs_page_lists_every_artifact_a_rule_declares(tmp_path):
     """docs/outputs.md names every output of every rule (the demo, the competition preset, a sweep with
-    its ensemble), so an artifact added without its line fails here."""
+    its ensemble and stacker), so an artifact added without its line fails here."""
     rules = declared_outputs(tmp_path, "", "config/petfinder.yaml", "config/variants/sweep.yaml")
-    assert {"download_data", "demo_data", "ensemble", "board", "train"} <= set(rules)
+    assert {"download_data", "demo_data", "ensemble", "stack", "board", "train"} <= set(rules)
     page = (REPO / "docs" / "outputs.md").read_text()
     missing = sorted({f"{rule}: {p}" for rule, outs in rules.items() for o in outs for p in normalised(o)
                       if f"`{p}`" not in page})  # fmt: skip

@@ -280,3 +280,27 @@ def make_submission(*, test_csvs: list[str], test_table: str, task: Task, out_cs
         f"{first.nunique()} distinct values")  # fmt: skip
     log.info("wrote %s: %d rows, %s; %s", out_csv, len(sub), task.columns[0], summary)
     return sub
+
+
+def cv_markdown(cv_jsons: list[str]) -> str:
+    """A markdown table of finished experiments' CV (each row from its cv.json): the task, each head, the
+    blend, the blend decided by its rule where it has one, and the baseline."""
+    from .metrics import recorded_label
+
+    lines = ["| experiment | type | metric | MLP | kernel head | blend | blend, rule decided | baseline |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for path in cv_jsons:
+        r = read_json(path)
+        t, s = r["task"], r["scores"]
+        arrow = "↑" if t["greater_is_better"] else "↓"
+        rule = f"{s['blend_rule']:.3f} ({r['decision']['rule']})" if "blend_rule" in s else "–"
+        heads = [f"{s[h]:.3f}" if h in s else "–" for h in ("mlp", "svr")]
+        lines.append(f"| {r['exp']} | {t['type']} | {recorded_label(t)} {arrow} | {' | '.join(heads)} | "
+                     f"{s['blend']:.3f} | {rule} | {s['baseline']:.3f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m pawpipe.report models/*/cv.json: the CV table of finished experiments
+    import sys
+
+    print(cv_markdown(sys.argv[1:]))
