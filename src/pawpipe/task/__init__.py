@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import Metric, get_metric, metric_name
+from .checks import image_problems
 
 TYPES: dict[str, type[Task]] = {}
-PATTERN_FIELDS = {"split", "id"}
 
 
 class TaskError(ValueError):
@@ -430,23 +429,6 @@ def _metrics() -> dict:
     return METRICS
 
 
-def image_problems(task: dict) -> list[str]:
-    problems = []
-    if task["image"] is None and task["image_column"] is None:
-        problems.append("task.image: set a file pattern such as '{split}/{id}.jpg', or task.image_column")
-    if task["image"] is not None:
-        fields = {f for _, f, _, _ in string.Formatter().parse(task["image"]) if f is not None}
-        if fields - PATTERN_FIELDS:
-            problems.append(
-                f"task.image: {task['image']!r} uses {sorted(fields - PATTERN_FIELDS)}; it may use {{split}} and {{id}}"
-            )
-        elif "id" not in fields:
-            problems.append(
-                f"task.image: {task['image']!r} does not name the row ({{id}}); every row would read the same file"
-            )
-    return problems
-
-
 def objective_spec(loss: str, output: str, n_outputs: int = 1, **scales) -> dict:
     """An MLP head's objective as plain values (heads.objective.Objective.from_dict builds it)."""
     return {"loss": loss, "output": output, "n_outputs": n_outputs, **scales}
@@ -470,51 +452,6 @@ def sorted_classes(values) -> list:
     return sorted(labels) if numeric else sorted(labels, key=str)
 
 
-def number_problems(sub: pd.DataFrame, ids: pd.Series, where: str, columns: list, bounds: list) -> list[str]:
-    """Submission columns that must hold finite numbers, each within its [low, high] (None: unbounded)."""
-    problems = []
-    for col, (low, high) in zip(columns, bounds, strict=True):
-        values = pd.to_numeric(sub[col], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(values)
-        if low is not None:
-            bad |= (values < low) | (values > high)
-        if bad.any():
-            within = f" in [{low:g}, {high:g}]" if low is not None else ""
-            problems.append(f"{where}: {int(bad.sum())} values of {col!r} are not finite numbers{within}, "
-                            f"e.g. id {ids[bad].iloc[0]!r}")  # fmt: skip
-    return problems
-
-
-@dataclass(frozen=True)
-class ColumnPerTarget(Task):
-    """What the types whose submission holds a column per target column share (multitarget, softlabel):
-    the columns checked against the targets, each prediction's columns put in the submission's order."""
-
-    def resolve_per_target(self, sample: pd.DataFrame, where: dict, what: str, each: str, **changes):
-        """`resolve`: the submission's columns are the target columns (`what`: what the targets are
-        called, `each`: one of them), with `changes` to the task."""
-        columns = [c for c in sample.columns if c != self.id]
-        task = dataclasses.replace(self, columns=columns, **changes)
-        problem = sample_problem(columns, where["sample"])
-        if problem:
-            return task, [problem]
-        if sorted(map(str, columns)) != sorted(map(str, self.target_columns)):
-            return task, [f"{where['sample']}: columns {columns}, but {what} are {self.target_columns} "
-                          f"(task.target); the submission has a column per {each}"]  # fmt: skip
-        return task, []
-
-    def shaped(self, pred):
-        order = [self.target_columns.index(c) for c in self.columns]
-        return self.finish(pred)[:, order]
-
-    def solution(self, target):
-        return np.asarray(target, float)[:, [self.target_columns.index(c) for c in self.columns]]
-
-
-def sample_problem(columns: list[str], where: str) -> str | None:
-    return f"{where}: holds only the id column; nothing to predict" if not columns else None
-
-
 def resolve(task: Task, train: pd.DataFrame, sample: pd.DataFrame | None, n_splits: int, where: dict) -> tuple:
     """(the task with what the data says, every problem found); `where` names the train and sample files."""
     if sample is None:
@@ -525,4 +462,4 @@ def resolve(task: Task, train: pd.DataFrame, sample: pd.DataFrame | None, n_spli
 
 
 # The types register themselves on import.
-from . import classification, multilabel, regression, softlabel  # noqa: E402, F401
+from . import classification, multilabel, per_target, regression, softlabel  # noqa: E402, F401

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ..data import shown
-from . import Task, number_problems, objective_spec, register_task, sample_problem, scalar, sorted_classes
+from . import Task, objective_spec, register_task, scalar, sorted_classes
+from .checks import number_problems, sample_problem
 
 
 def label_of(column: str, classes: list) -> Any:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..data import shown
-from . import Task, number_problems, objective_spec, register_task, sample_problem, sorted_classes
+from . import Task, objective_spec, register_task, sorted_classes
+from .checks import number_problems, sample_problem
 
 THRESHOLD = 0.5  # a label is predicted from this probability on (a fitted rule replaces it: pawpipe.rules)
 

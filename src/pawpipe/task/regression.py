@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..data import shown
-from . import ColumnPerTarget, Task, number_problems, objective_spec, register_task, sample_problem
+from . import Task, objective_spec, register_task
+from .checks import number_problems, sample_problem
+from .per_target import ColumnPerTarget
 
 
 def value_problems_of(df: pd.DataFrame, col: str, bounds, integer: bool, where) -> list[str]:

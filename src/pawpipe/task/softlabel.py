@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import ColumnPerTarget, number_problems, objective_spec, register_task
+from . import objective_spec, register_task
+from .checks import number_problems
+from .per_target import ColumnPerTarget
 
 TOLERANCE = 1e-3  # how far from 1 a row's shares may sum
 
