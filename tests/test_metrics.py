@@ -143,3 +143,16 @@ def test_the_schema_offers_exactly_the_registered_metrics_and_task_types():
 
     task = load_schema()["properties"]["task"]["properties"]
     assert task["metric"]["oneOf"][0]["enum"] == list(METRICS) and set(task["type"]["enum"]) == set(TYPES)
+
+
+@pytest.mark.parametrize("name", ["roc_auc", "rmse"])
+def test_the_best_score_is_the_first_of_those_equal_up_to_float_noise(name):
+    """A tie scored by one library a unit in the last place apart (scikit-learn's trapezoid AUC against a
+    rank-sum AUC) picks the first candidate, as an exact tie does; a real difference still wins."""
+    scorer = get_metric(name)
+    tie = 0.7428571428571429
+    noisy = np.nextafter(tie, np.inf if scorer.greater_is_better else -np.inf)
+    assert scorer.best([0.1 if scorer.greater_is_better else 9.0, tie, noisy]) == 1
+    better = tie + (1e-9 if scorer.greater_is_better else -1e-9)
+    assert scorer.best([tie, better]) == 1
+    assert scorer.best([np.nan, tie]) == 1

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+TIE = 1e-12  # scores this close (relative) are equal when choosing the best: the first of them wins
+
 
 def rmse(target, values) -> float:
     from sklearn.metrics import root_mean_squared_error
@@ -199,9 +201,14 @@ class Metric:
         return a > b if self.greater_is_better else a < b
 
     def best(self, scores) -> int:
-        """The index of the best of `scores` (the first, among equals)."""
+        """The index of the best of `scores`, the first among those equal to it up to rounding (1e-12
+        relative): two libraries' float noise in one tie (a rank-sum AUC and a trapezoid AUC) must not
+        pick different weights, thresholds or feature sets."""
         scores = np.asarray(scores, float)
-        return int(np.argmax(scores) if self.greater_is_better else np.argmin(scores))
+        top = np.nanmax(scores) if self.greater_is_better else np.nanmin(scores)
+        if not np.isfinite(top):
+            return int(np.argmax(scores) if self.greater_is_better else np.argmin(scores))
+        return int(np.flatnonzero(np.abs(scores - top) <= TIE * max(1.0, abs(top)))[0])
 
     def gain(self, old: float, new: float) -> float:
         """How much better `new` is than `old` (positive when it improves)."""
