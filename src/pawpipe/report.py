@@ -146,6 +146,9 @@ def cv_report(job: CVJob) -> dict:
         report["scores"]["blend_rule"] = decision["cv_score"]
         report["decision"] = {k: decision[k] for k in ("rule", "params", "folds")}
         report["notes"]["blend_rule"] = decision["note"]
+    elif decision.get("declined"):
+        report["decision"] = {k: decision[k] for k in ("rule", "declined", "cv_score", "folds")}
+        report["notes"]["decision"] = decision["note"]
     if job.out_decision:
         write_json(decision, job.out_decision)
     if job.tuning_json:
@@ -161,7 +164,9 @@ def cv_report(job: CVJob) -> dict:
 def fit_decision(task: Task, oof: pd.DataFrame, target: np.ndarray, setting: str) -> dict:
     """The decision rule (decision.rule; auto: the one the task's metric calls for) fitted on the blend's
     OOF rows: its CV cross-fitted over the folds (each fold's rows decided by the rule fitted on the other
-    folds'), and its parameters on every OOF row (what the submission applies)."""
+    folds'), and its parameters on every OOF row (what the submission applies). Under `auto` a rule whose
+    cross-fitted CV is no better than the plain blend's is declined (recorded, not applied); a rule named
+    in decision.rule is applied either way."""
     from .rules import cross_fitted_score, get_rule
 
     name = task.decision_rule if setting == "auto" else (None if setting == "none" else setting)
@@ -169,10 +174,16 @@ def fit_decision(task: Task, oof: pd.DataFrame, target: np.ndarray, setting: str
         return {"rule": None, "params": None}
     blend = task.get(oof, "blend")
     score, per_fold = cross_fitted_score(task, name, blend, target, oof["fold"].to_numpy())
+    plain = task.score(target, blend)
+    if setting == "auto" and not task.scorer.better(score, plain):
+        note = (f"the blend decided by the {name} rule fitted on other folds' rows scores {score:.4f}, no better "
+                f"than {plain:.4f} without it: not applied (decision.rule: {name} applies it anyway)")  # fmt: skip
+        log.info("decision rule %s declined: %s", name, note)
+        return {"rule": None, "params": None, "declined": name, "cv_score": score, "folds": per_fold, "note": note}
     params = get_rule(name).fit(task, blend, target)
     note = f"the blend decided by the fitted {name} rule, each fold's rows by the rule fitted on the other folds' rows"
     log.info("decision rule %s: OOF %s %.4f cross-fitted (plain %.4f); on all rows %s", name, task.scorer.label,
-             score, task.score(target, blend), params)  # fmt: skip
+             score, plain, params)  # fmt: skip
     return {"rule": name, "params": params, "folds": per_fold, "cv_score": score, "note": note}
 
 
@@ -209,6 +220,10 @@ def format_cv_table(report: dict) -> str:
     if "blend_rule" in t:
         lines.append(f"blend with the {report['decision']['rule']} rule fitted on OOF rows (cross-fitted over folds; "
                      f"what is submitted): {t['blend_rule']:.3f}")  # fmt: skip
+    elif (report.get("decision") or {}).get("declined"):
+        d = report["decision"]
+        lines.append(f"blend with the {d['declined']} rule fitted on OOF rows (cross-fitted over folds): "
+                     f"{d['cv_score']:.3f}, no better than without it: not applied")  # fmt: skip
     lines.append(f"{report['notes']['baseline']}: {t['baseline']:.3f}")
     if report.get("per_output"):
         lines.append("blend per output: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_output"].items()))
@@ -293,7 +308,9 @@ def cv_markdown(cv_jsons: list[str]) -> str:
         r = read_json(path)
         t, s = r["task"], r["scores"]
         arrow = "↑" if t["greater_is_better"] else "↓"
-        rule = f"{s['blend_rule']:.3f} ({r['decision']['rule']})" if "blend_rule" in s else "–"
+        declined = (r.get("decision") or {}).get("declined")
+        rule = (f"{s['blend_rule']:.3f} ({r['decision']['rule']})" if "blend_rule" in s else
+                f"{r['decision']['cv_score']:.3f} ({declined}, not applied)" if declined else "–")  # fmt: skip
         heads = [f"{s[h]:.3f}" if h in s else "–" for h in ("mlp", "svr")]
         lines.append(f"| {r['exp']} | {t['type']} | {recorded_label(t)} {arrow} | {' | '.join(heads)} | "
                      f"{s['blend']:.3f} | {rule} | {s['baseline']:.3f} |")  # fmt: skip

@@ -76,15 +76,27 @@ def cut(task, pred, params) -> np.ndarray:
 
 
 def fit_cutpoints(task, pred, target) -> dict:
-    """Cut-points between consecutive grades, from the rounding midpoints, by Nelder-Mead on the metric."""
+    """Cut-points between consecutive grades: from the rounding midpoints, each cut in turn moved to the
+    best of the prediction's percentiles between its neighbours (three rounds; a grade metric is flat
+    between predictions, where Nelder-Mead alone stalls), then polished by Nelder-Mead."""
     g = grades(task)
+    pred = np.asarray(pred, float)
     start = (g[:-1] + g[1:]) / 2
+    candidates = np.unique(np.quantile(pred, np.linspace(0, 1, 101)))
 
     def loss(cuts):
-        return sign(task) * score_with(task, "cutpoints", {"cuts": list(cuts)}, pred, target)
+        return sign(task) * score_with(task, "cutpoints", {"cuts": list(np.sort(cuts))}, pred, target)
 
-    res = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-3, "fatol": 1e-7, "maxiter": 300 * len(g)})
-    best = np.sort(res.x) if loss(np.sort(res.x)) <= loss(start) else start
+    cuts = start.copy()
+    for _ in range(3):
+        for j in range(len(cuts)):
+            low = cuts[j - 1] if j else -np.inf
+            high = cuts[j + 1] if j + 1 < len(cuts) else np.inf
+            trials = [cuts[j], *candidates[(candidates > low) & (candidates < high)]]
+            losses = [loss(np.r_[cuts[:j], v, cuts[j + 1 :]]) for v in trials]
+            cuts[j] = trials[int(np.argmin(losses))]
+    res = minimize(loss, cuts, method="Nelder-Mead", options={"xatol": 1e-3, "fatol": 1e-7, "maxiter": 100 * len(g)})
+    best = min((np.sort(res.x), np.sort(cuts), start), key=loss)  # the first of equals: the polished cuts
     return {"cuts": [float(c) for c in best]}
 
 
