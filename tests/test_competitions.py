@@ -214,7 +214,8 @@ def test_an_ordinal_regression_scored_by_kappa_decides_grades_by_cut_points_fitt
     """APTOS's layout: a regression on grades 0-4 scored by quadratic kappa. The CV reports the cut-points'
     figure beside the plain rounding's, cross-fitted (each fold's grades from cut-points fitted without
     it); the submission holds whole grades decided by the cut-points fitted on every OOF row."""
-    workdir = competition_run(tmp_path_factory, "digit_grades", learn=True, **GRADES)
+    extra = {"decision": {"rule": "cutpoints"}}  # named: on so few rows `auto` may decline it (tests/test_rules.py)
+    workdir = competition_run(tmp_path_factory, "digit_grades", extra=extra, learn=True, **GRADES)
     cv, task, sub = check_end_to_end(workdir, "digit_grades", "qwk", "sample_submission.csv", "id_code")
     assert task["submission"] == "label" and sub["diagnosis"].isin(range(5)).all()
     assert cv["decision"]["rule"] == "cutpoints" and len(cv["decision"]["params"]["cuts"]) == 4
@@ -233,7 +234,8 @@ def test_an_ordinal_regression_scored_by_kappa_decides_grades_by_cut_points_fitt
 def test_a_multiclass_scored_by_macro_f1_fits_class_weights_honestly(tmp_path_factory):
     """The same grades as five classes scored by macro F1, one label per image: weights per class fitted on
     OOF rows, the cross-fitted figure beside the plain argmax's, the submission's labels by the weights."""
-    extra = {"task": {"type": "multiclass", "metric": "macro_f1", "loss": "auto", "bounds": None}}
+    extra = {"task": {"type": "multiclass", "metric": "macro_f1", "loss": "auto", "bounds": None},
+             "decision": {"rule": "class_weights"}}  # fmt: skip
     workdir = competition_run(tmp_path_factory, "digit_grades", extra=extra, learn=True, **GRADES)
     cv, task, sub = check_end_to_end(workdir, "digit_grades", "macro_f1", "sample_submission.csv", "id_code")
     assert task["submission"] == "label" and cv["decision"]["rule"] == "class_weights"
