@@ -326,3 +326,26 @@ def test_every_gpu_switch_runs_on_the_cpu(prepared_train, tmp_path):
     assert pbf.shape == p32.shape == (20,) and ebf.shape == e32.shape
     assert np.abs(pbf - p32).max() < 1.0  # bf16 keeps 8 bits of mantissa: well under a point on 1..100
     assert np.abs(ebf - e32).max() < 0.1 * np.abs(e32).max()
+
+
+@pytest.mark.parametrize("grades", [5, 10])  # 10: standardised and back, some grades are not whole
+def test_a_regression_scored_on_grades_validates_against_whole_grades(prepared_train, tmp_path, grades):
+    """The demo's scores as whole grades 0..grades-1 scored by quadratic kappa, on the MSE loss (targets
+    standardised): each epoch's validation reads the grades themselves, not the targets standardised and
+    back (float noise that scikit-learn's kappa refuses as continuous)."""
+    import shutil
+
+    from conftest import pawpularity_task, write_task
+
+    root, cfg = prepared_train
+    copy = tmp_path / "prepared"
+    shutil.copytree(root, copy, symlinks=True)
+    folds = pd.read_csv(copy / "folds.csv", dtype={"Id": str})
+    folds["Pawpularity"] = (folds["Pawpularity"] - 1) * grades // 100
+    folds.to_csv(copy / "folds.csv", index=False)
+    task = pawpularity_task(metric="qwk", integer=True, bounds=[0, grades - 1], loss="mse")
+    write_task(copy / "task.json", task)
+    out = tmp_path / "fold0"
+    run((copy, cfg), out, epochs=1)
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["val_qwk"].between(-1, 1).all()

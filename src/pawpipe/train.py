@@ -100,6 +100,7 @@ class FoldJob:
 class FoldData:
     images: ImageCache
     y: np.ndarray  # the objective's targets for every row of folds.csv (Pawpularity: target / 100)
+    truth: np.ndarray  # the targets as the metric reads them (task.encode), for validation
     tr_idx: np.ndarray
     va_idx: np.ndarray
     meta: np.ndarray | None
@@ -247,7 +248,7 @@ def load_fold_data(job: FoldJob, head_metadata: bool) -> FoldData:
     encoded = task.encode(folds)
     tr_idx = np.flatnonzero(fold_of != job.fold)
     objective = Objective.from_dict(task.objective(encoded[tr_idx]))
-    return FoldData(images, objective.targets(encoded), tr_idx, va_idx, meta, len(folds), task, objective)
+    return FoldData(images, objective.targets(encoded), encoded, tr_idx, va_idx, meta, len(folds), task, objective)
 
 
 @dataclass
@@ -339,10 +340,17 @@ def train_epoch(s: Session, cfg: TrainConfig, epoch: int, fold: int) -> dict[str
 
 
 def validate(s: Session, data: FoldData, cfg: TrainConfig) -> float:
-    """The task's metric on the fold's validation rows."""
+    """The task's metric on the fold's validation rows, against their targets as the CV reads them (a
+    regression scored on grades needs whole grades, not targets scaled and scaled back)."""
     inf = Inference(batch_size=cfg.eval_batch_size, hflip=False, amp=s.amp, compile=False)
     preds, _ = predict(s.model, data.images, data.va_idx, s.norm, inf, data.meta, desc="validate")
-    return data.task.score(data.objective.as_predictions(data.y[data.va_idx]), preds)
+    bad = ~np.isfinite(np.asarray(preds, float).reshape(len(data.va_idx), -1)).all(axis=1)
+    if bad.any():
+        raise FloatingPointError(
+            f"{int(bad.sum())} of {len(bad)} validation predictions are NaN or infinite: the training diverged; "
+            f"lower train.lr (now {cfg.lr:g}) or use a bounded loss (task.loss: bce for a bounded regression)"
+        )
+    return data.task.score(data.truth[data.va_idx], preds)
 
 
 def save_best(s: Session, path: Path, cfg: TrainConfig, resolved_config: dict, fold: int, epoch: int, val: float):

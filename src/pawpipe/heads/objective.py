@@ -61,18 +61,6 @@ class Objective:
             return (y - self._np(self.center)) / self._np(self.scale)
         return y
 
-    def as_predictions(self, targets: np.ndarray) -> np.ndarray:
-        """Training targets back on the prediction's scale, computed as predictions are (what validation
-        scores against): values for a regression, the classes or labels unchanged."""
-        if self.output == "sigmoid_range":
-            low, span = self._np(self.low), self._np(self.high) - self._np(self.low)
-            return targets * span + low if np.any(low) else targets * span
-        if self.output == "affine":
-            return targets * self._np(self.scale) + self._np(self.center)
-        if self.output == "probability":  # 0/1 per class or label: labels, as the metric reads them
-            return np.asarray(targets).astype(np.int64)
-        return targets
-
     def criterion(self) -> torch.nn.Module:
         return {
             "bce": torch.nn.BCEWithLogitsLoss,
