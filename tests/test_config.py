@@ -105,3 +105,25 @@ def test_a_config_value_that_fits_no_type_is_refused_with_the_overlay_advice():
 
     with pytest.raises(ValueError, match=r"--config: train\.epochs='five' does not fit.*--configfile"):
         typed_overrides(validated_config(), {"train": {"epochs": "five"}}, load_schema())
+
+
+def test_one_key_order_for_described_blocks_and_the_users_order_for_free_maps():
+    """Blocks the schema describes come out in the base config's order whatever order they were given
+    in; a sweep's grid (a free map whose order names the points) keeps the order it was written in."""
+    from pathlib import Path
+
+    from pawpipe.config import SCHEMA, canonical
+    from pawpipe.configfile import base_order
+    from pawpipe.sweep import expand
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    template = base_order(REPO / "config" / "config.yaml")
+    cfg = validated_config()
+    shuffled = {k: cfg[k] for k in reversed(list(cfg))}
+    shuffled["train"] = {k: cfg["train"][k] for k in reversed(list(cfg["train"]))}
+    shuffled["sweep"] = {**cfg["sweep"], "grid": {"train.lr": [1e-3, 2e-3], "image.resize": ["crop", "squash"]}}
+    ordered = canonical(shuffled, template, schema)
+    assert list(ordered)[: len(template)] == list(template) and list(ordered["train"]) == list(template["train"])
+    assert list(ordered["sweep"]["grid"]) == ["train.lr", "image.resize"]
+    names = list(expand(ordered))
+    assert "demo_lr-0.002_resize-squash" in names, names

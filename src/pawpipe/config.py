@@ -55,15 +55,19 @@ def split_config(config: dict[str, Any], schema: dict[str, Any]) -> tuple[dict[s
 
 
 def canonical(value: Any, template: Any = None, schema: dict[str, Any] | None = None) -> Any:
-    """`value` (a config, or a block of one) with every mapping's keys in one order, whatever order the
-    config files and the command line gave them: the template's (the base config/config.yaml, validated),
-    then the schema's, then alphabetical. Rules compare their params as ordered mappings, so without this
-    an overlay that sets an already-set key in another order, or only a runtime key, reruns every rule
-    that reads a whole block. Lists keep their order (it is part of their value)."""
+    """`value` (a config, or a block of one) with the keys of every block the schema describes in one order,
+    whatever order the config files and the command line gave them: the template's (the base
+    config/config.yaml, validated), then the schema's, then alphabetical. Rules compare their params as
+    ordered mappings, so without this an overlay that sets an already-set key in another order, or only a
+    runtime key, reruns every rule that reads a whole block. A free mapping (a sweep's grid, a model's
+    kwargs: no properties in the schema) keeps the user's order, which can mean something (the grid's
+    names its points), and lists keep theirs (it is part of their value)."""
     if not isinstance(value, dict):
         return value
     template = template if isinstance(template, dict) else {}
-    props = (schema or {}).get("properties") or {}
+    props = (schema or {}).get("properties")
+    if not props:
+        return {k: canonical(v) for k, v in value.items()}
     order = {k: i for i, k in enumerate([*template, *(k for k in props if k not in template)])}
     keys = sorted(value, key=lambda k: (order.get(k, len(order)), k))
     return {k: canonical(value[k], template.get(k), props.get(k)) for k in keys}
