@@ -302,6 +302,9 @@ def cv_markdown(cv_jsons: list[str]) -> str:
     blend, the blend decided by its rule where it has one, and the baseline."""
     from .metrics import recorded_label
 
+    def f(x: float) -> str:
+        return f"{x:.3f}".replace("-0.000", "0.000")
+
     lines = ["| experiment | type | metric | MLP | kernel head | blend | blend, rule decided | baseline |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for path in cv_jsons:
@@ -309,11 +312,11 @@ def cv_markdown(cv_jsons: list[str]) -> str:
         t, s = r["task"], r["scores"]
         arrow = "↑" if t["greater_is_better"] else "↓"
         declined = (r.get("decision") or {}).get("declined")
-        rule = (f"{s['blend_rule']:.3f} ({r['decision']['rule']})" if "blend_rule" in s else
-                f"{r['decision']['cv_score']:.3f} ({declined}, not applied)" if declined else "–")  # fmt: skip
-        heads = [f"{s[h]:.3f}" if h in s else "–" for h in ("mlp", "svr")]
+        rule = (f"{f(s['blend_rule'])} ({r['decision']['rule']})" if "blend_rule" in s else
+                f"{f(r['decision']['cv_score'])} ({declined}, not applied)" if declined else "–")  # fmt: skip
+        heads = [f(s[h]) if h in s else "–" for h in ("mlp", "svr")]
         lines.append(f"| {r['exp']} | {t['type']} | {recorded_label(t)} {arrow} | {' | '.join(heads)} | "
-                     f"{s['blend']:.3f} | {rule} | {s['baseline']:.3f} |")  # fmt: skip
+                     f"{f(s['blend'])} | {rule} | {f(s['baseline'])} |")  # fmt: skip
     return "\n".join(lines)
 
 
