@@ -75,7 +75,7 @@ def test_the_stacker_learns_what_a_weighted_mean_cannot(tmp_path):
     summary = run_stack(experiments(tmp_path, task, y, heads, tabular), SETTINGS)
     s = summary["scores"]
     assert s["stack"] < 0.5 * s["ensemble"] and s["stack"] < 0.5 * s["best_experiment"]
-    assert summary["stack_beats_the_others"] and "tabular:0" in summary["features"]
+    assert summary["stack_beats_the_others"] and "tabular:flag" in summary["features"]  # named, not numbered
     sub = pd.read_csv(tmp_path / "stack/submission.csv")
     assert list(sub.columns) == ["Id", "Pawpularity"] and sub["Pawpularity"].between(1, 100).all()
 

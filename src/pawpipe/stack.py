@@ -79,8 +79,10 @@ def summary_columns(task: Task, parts: list[np.ndarray]) -> tuple[np.ndarray, li
     return np.concatenate(cols, axis=1), names
 
 
-def feature_matrix(task: Task, parts: dict[str, np.ndarray], tabular: np.ndarray | None, summaries: bool):
-    """The stacker's input: each component's prediction column(s), the tabular columns, the summaries."""
+def feature_matrix(task: Task, parts: dict[str, np.ndarray], tabular: np.ndarray | None, summaries: bool,
+                   tabular_names: list[str] | None = None):  # fmt: skip
+    """The stacker's input: each component's prediction column(s), the tabular columns (named
+    `tabular_names`, else by position), the summaries."""
     cols, names = [], []
     for name, p in parts.items():
         p = p.reshape(len(p), -1)
@@ -88,7 +90,7 @@ def feature_matrix(task: Task, parts: dict[str, np.ndarray], tabular: np.ndarray
         names += [name] if p.shape[1] == 1 else [f"{name}:{k}" for k in range(p.shape[1])]
     if tabular is not None and tabular.shape[1]:
         cols.append(tabular)
-        names += [f"tabular:{k}" for k in range(tabular.shape[1])]
+        names += [f"tabular:{c}" for c in (tabular_names or range(tabular.shape[1]))]
     if summaries and len(parts) > 1:
         values, more = summary_columns(task, list(parts.values()))
         cols.append(values)
@@ -190,7 +192,7 @@ def run_stack(job: StackJob, s: StackSettings) -> dict:
     test_ids = read_table(job.test_table, task.id)[ID].tolist()
     base, oof_parts, test_parts = components(job, task, test_ids)
     tab_train, tab_test = tabular_of(job, task, s, {"train": base.index.tolist(), "test": test_ids})
-    x, names = feature_matrix(task, oof_parts, tab_train, s.summaries)
+    x, names = feature_matrix(task, oof_parts, tab_train, s.summaries, tabular_columns(task, s))
     x_test, _ = feature_matrix(task, test_parts, tab_test, s.summaries)
     y, folds = task.encode(base), base["fold"].to_numpy()
     oof, tests, per_fold = None, [], {}
