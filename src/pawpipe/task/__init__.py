@@ -91,6 +91,7 @@ class Task:
     figures: ClassVar[tuple[str, ...]]  # the report's out-of-fold figures (pawpipe.plots.FIGURES)
     average: ClassVar[str] = "macro"  # how a label metric averages (fbeta): over classes, or the positive one
     exclusive: ClassVar[bool] = False  # rows of probabilities over exclusive classes (summing to one)
+    per_class: ClassVar[bool] = False  # a prediction column per class or label (else one per target column)
     rules: ClassVar[tuple[str, ...]] = ()  # the decision rules that fit the type (pawpipe.rules)
     baseline_label: ClassVar[str] = "each fold's training mean"
 
@@ -150,12 +151,12 @@ class Task:
     @property
     def n_outputs(self) -> int:
         """Numbers a head predicts per row: 1 (a value, or the positive class's probability) or one per output."""
-        return 1
+        return len(self.output_names)
 
     @property
     def output_names(self) -> list[str]:
         """What each of the prediction's columns stands for (a class, label or target), for tables and figures."""
-        return [str(c) for c in self.target_columns]
+        return [str(c) for c in (self.classes if self.per_class else self.target_columns)]
 
     @property
     def scorer(self) -> Metric:

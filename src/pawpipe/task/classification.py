@@ -199,15 +199,8 @@ class Multiclass(Classification):
     submissions = ("label", "probabilities")
     rules = ("class_weights", "temperature")
     exclusive = True
+    per_class = True
     figures = ("confusion", "reliability")
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.classes)
-
-    @property
-    def output_names(self) -> list[str]:
-        return [str(c) for c in self.classes]
 
     @property
     def single_column_submission(self) -> str:

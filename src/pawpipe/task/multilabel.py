@@ -34,6 +34,7 @@ class Multilabel(Task):
     rules = ("thresholds", "temperature")
     figures = ("per_output", "label_counts")
     baseline_label = "each fold's training label frequencies"
+    per_class = True
 
     @classmethod
     def config_problems(cls, task: dict) -> list[str]:
@@ -47,14 +48,6 @@ class Multilabel(Task):
     def spaced(self) -> bool:
         """Whether the labels are one column of space-separated names (else a 0/1 column per label)."""
         return isinstance(self.target, str)
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.classes)
-
-    @property
-    def output_names(self) -> list[str]:
-        return [str(c) for c in self.classes]
 
     def encode(self, frame):
         if not self.spaced:

@@ -174,10 +174,6 @@ class MultiTarget(ColumnPerTarget):
         return problems
 
     @property
-    def n_outputs(self) -> int:
-        return len(self.target_columns)
-
-    @property
     def target_bounds(self) -> list:
         return per_target_bounds(self.bounds, self.n_outputs)
 

@@ -35,14 +35,6 @@ class SoftLabel(ColumnPerTarget):
             problems.append(f"task.target: soft labels are a column per class (two or more), not {task['target']!r}")
         return problems
 
-    @property
-    def n_outputs(self) -> int:
-        return len(self.target_columns)
-
-    @property
-    def output_names(self) -> list[str]:
-        return [str(c) for c in self.target_columns]
-
     def encode(self, frame):
         return frame[self.target_columns].apply(pd.to_numeric).to_numpy(np.float64)
 
