@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..batches import CachedImages, EpochSampler, build_augment
 from ..cache import ImageCache, ImageSpec
 from ..embed import EmbedSettings, torch_predictor
 from ..frames import host_lib, lib_for, standardise
@@ -22,15 +23,7 @@ from ..heads.kernel import KernelHead
 from ..model import PawModel, count_parameters, create_model
 from ..runtime import Normalizer, amp_dtype, use_channels_last
 from ..task import Task
-from ..train import (
-    CachedImages,
-    EpochSampler,
-    TrainConfig,
-    TrainStep,
-    build_augment,
-    make_optimizer,
-    set_grad_checkpointing,
-)
+from ..train import TrainConfig, TrainStep, make_optimizer, set_grad_checkpointing
 
 
 @dataclass
